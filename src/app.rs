@@ -1,0 +1,157 @@
+//! The application: shared state, `Application::build(settings)` → `port()` → `run_until_stopped()`.
+//!
+//! Tests bind `127.0.0.1:0` and read the port back, as zero-to-production's
+//! `spawn_app` does; `main` binds the configured address.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::Verifier;
+use crate::call::{CallService, CallSettings};
+use crate::cluster::LocalBus;
+use crate::config::Settings;
+use crate::directory::Directory;
+use crate::listener::LimitedListener;
+use crate::media::livekit::LiveKitTokens;
+use crate::metrics::Metrics;
+use crate::presence::Registry;
+use crate::store::Store;
+use crate::views::IceServerView;
+
+/// What every handler and session shares. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub calls: Arc<CallService>,
+    pub registry: Arc<Registry>,
+    pub directory: Arc<Directory>,
+    pub verifier: Arc<Verifier>,
+    pub store: Store,
+    pub metrics: Arc<Metrics>,
+    pub settings: Arc<Settings>,
+    /// Cancelled to stop the server; sessions close with 1001 and leave their
+    /// calls to the restart sweep (a stop is treated like a crash).
+    pub shutdown: CancellationToken,
+    /// Next session id; starts at a random point so ids differ across nodes.
+    session_ids: Arc<AtomicU64>,
+}
+
+impl AppState {
+    pub fn next_session_id(&self) -> u64 {
+        self.session_ids.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// STUN/TURN servers for browsers (p2p mode).
+    pub fn ice_servers(&self) -> Vec<IceServerView> {
+        Vec::new()
+    }
+}
+
+/// A built server, bound but not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    addr: SocketAddr,
+    state: AppState,
+}
+
+impl Application {
+    /// Opens the store, wires the layers and binds `settings.addr`.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(settings.addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.addr))?;
+        Self::build_with_listener(settings, listener).await
+    }
+
+    /// As `build`, on an already-bound listener.
+    pub async fn build_with_listener(settings: Settings, listener: TcpListener) -> anyhow::Result<Self> {
+        let store = Store::open(&settings.store).await?;
+        Self::build_with_store(settings, listener, store).await
+    }
+
+    /// As `build`, on an open store (tests pass a PostgreSQL schema of their own).
+    pub async fn build_with_store(settings: Settings, listener: TcpListener, store: Store) -> anyhow::Result<Self> {
+        store.migrate().await?;
+        let addr = listener.local_addr()?;
+        let metrics = Arc::new(Metrics::new());
+        let registry = Arc::new(Registry::default());
+        let directory = Arc::new(Directory::new(store.clone()));
+        let bus = Arc::new(LocalBus::new(registry.clone()));
+        let livekit = settings.livekit.clone().map(LiveKitTokens::new);
+        let calls = CallService::new(
+            store.clone(),
+            directory.clone(),
+            registry.clone(),
+            bus,
+            livekit,
+            metrics.clone(),
+            CallSettings {
+                ring_timeout: settings.ring_timeout,
+                reconnect_grace: settings.reconnect_grace,
+                node_id: settings.node_id.clone(),
+                media_mode: settings.media_mode,
+                call_rate_per_minute: settings.call_rate_per_minute,
+                call_rate_burst: settings.call_rate_burst,
+            },
+        );
+        let seed = uuid::Uuid::new_v4().as_u64_pair().0 >> 12;
+        let state = AppState {
+            calls,
+            registry,
+            directory,
+            verifier: Arc::new(Verifier::new(&settings.jwt_secret, &settings.jwt_audience)),
+            store,
+            metrics,
+            settings: Arc::new(settings),
+            shutdown: CancellationToken::new(),
+            session_ids: Arc::new(AtomicU64::new(seed)),
+        };
+        Ok(Self { listener, addr, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Cancel it to stop `run_until_stopped`.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.state.shutdown.clone()
+    }
+
+    /// Sweeps calls left by a previous run, then serves until the shutdown token is cancelled.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let state = self.state;
+        let recovered = state.calls.recover_after_restart().await?;
+        if recovered > 0 {
+            tracing::info!(calls = recovered, "resumed calls left open by a previous run");
+        }
+        let sweeper = tokio::spawn(
+            state
+                .calls
+                .clone()
+                .run_sweeper(state.settings.sweep_interval, state.shutdown.clone()),
+        );
+        let listener = LimitedListener::new(self.listener, state.settings.max_connections);
+        let shutdown = state.shutdown.clone();
+        let store = state.store.clone();
+        let app = crate::http::router(state);
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .await;
+        shutdown.cancel();
+        let _ = sweeper.await;
+        store.close().await;
+        served.map_err(Into::into)
+    }
+}

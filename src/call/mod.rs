@@ -1,0 +1,13 @@
+//! Calls: the pure lifecycle state machine and the driver that runs it against the store.
+
+mod lifecycle;
+pub mod machine;
+pub mod model;
+mod notify;
+mod ratelimit;
+mod routes;
+mod service;
+mod timers;
+
+pub use lifecycle::{SWEEP_BATCH, SessionStart};
+pub use service::{CallService, CallSettings, MAX_TRANSITION_ATTEMPTS, StartOutcome};

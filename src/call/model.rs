@@ -1,0 +1,267 @@
+//! The call record and its vocabulary: participant types, statuses, end reasons.
+//!
+//! Everything here is plain data. Times are Unix milliseconds (`Millis`) handed
+//! in by the caller; nothing in this module reads a clock.
+
+use serde::{Deserialize, Serialize};
+
+/// Unix time in milliseconds. The store keeps every timestamp in this form so
+/// SQLite and PostgreSQL share one schema shape and one comparison rule.
+pub type Millis = i64;
+
+/// Who a participant is in the CRM: an agent (`CRM_USER`) or a customer of the
+/// portal (`PORTAL_CUSTOMER`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ParticipantType {
+    CrmUser,
+    PortalCustomer,
+}
+
+impl ParticipantType {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::CrmUser => "CRM_USER",
+            Self::PortalCustomer => "PORTAL_CUSTOMER",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "CRM_USER" => Some(Self::CrmUser),
+            "PORTAL_CUSTOMER" => Some(Self::PortalCustomer),
+            _ => None,
+        }
+    }
+}
+
+/// The CallLog status. `Ringing` and `Active` are open; the rest are final.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CallStatus {
+    Ringing,
+    Active,
+    Completed,
+    Missed,
+    Declined,
+    Cancelled,
+    Busy,
+    Failed,
+}
+
+impl CallStatus {
+    pub const ALL: [CallStatus; 8] = [
+        Self::Ringing,
+        Self::Active,
+        Self::Completed,
+        Self::Missed,
+        Self::Declined,
+        Self::Cancelled,
+        Self::Busy,
+        Self::Failed,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Ringing => "RINGING",
+            Self::Active => "ACTIVE",
+            Self::Completed => "COMPLETED",
+            Self::Missed => "MISSED",
+            Self::Declined => "DECLINED",
+            Self::Cancelled => "CANCELLED",
+            Self::Busy => "BUSY",
+            Self::Failed => "FAILED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// True once the call can no longer change.
+    pub const fn is_final(self) -> bool {
+        !matches!(self, Self::Ringing | Self::Active)
+    }
+}
+
+/// Why a call ended, stored in `end_reason` and sent in `call.ended` & co.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// A participant hung up an ACTIVE call.
+    Hangup,
+    /// The callee declined.
+    Declined,
+    /// The caller gave up while it rang.
+    Cancelled,
+    /// Every socket of the caller dropped while it rang.
+    CallerDisconnected,
+    /// Nobody answered inside the ring window.
+    RingTimeout,
+    /// The callee was already in a call or ringing.
+    CalleeBusy,
+    /// A participant lost every socket during the call and did not come back
+    /// inside the reconnect grace period.
+    ConnectionLost,
+    /// The server restarted during the call and the participants did not come
+    /// back inside the grace period.
+    ServerRestart,
+    /// Media could not be established or stopped flowing.
+    MediaFailed,
+}
+
+impl EndReason {
+    pub const ALL: [EndReason; 9] = [
+        Self::Hangup,
+        Self::Declined,
+        Self::Cancelled,
+        Self::CallerDisconnected,
+        Self::RingTimeout,
+        Self::CalleeBusy,
+        Self::ConnectionLost,
+        Self::ServerRestart,
+        Self::MediaFailed,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Hangup => "hangup",
+            Self::Declined => "declined",
+            Self::Cancelled => "cancelled",
+            Self::CallerDisconnected => "caller_disconnected",
+            Self::RingTimeout => "ring_timeout",
+            Self::CalleeBusy => "callee_busy",
+            Self::ConnectionLost => "connection_lost",
+            Self::ServerRestart => "server_restart",
+            Self::MediaFailed => "media_failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// One side of a call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Party {
+    pub user_id: String,
+    pub kind: ParticipantType,
+}
+
+/// Which side of a call a user is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Caller,
+    Callee,
+}
+
+/// A CallLog row, as the state machine and the store see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Call {
+    /// UUIDv7 text: unique, and ordered by creation time (history pages on it).
+    pub id: String,
+    pub tenant_id: String,
+    pub room_name: String,
+    pub caller: Party,
+    pub callee: Party,
+    /// Display name the caller gave (`callerName`), shown on the callee's screen.
+    pub caller_name: Option<String>,
+    pub status: CallStatus,
+    pub started_at: Millis,
+    pub answered_at: Option<Millis>,
+    pub ended_at: Option<Millis>,
+    /// Whole seconds from answer to end; 0 for unanswered calls.
+    pub duration: i64,
+    pub end_reason: Option<EndReason>,
+    /// User id of the participant whose action ended the call, if any.
+    pub ended_by: Option<String>,
+    /// While RINGING: when the call becomes MISSED. Kept in the row so any
+    /// node's sweeper can expire it if the node that started it died.
+    pub ring_deadline: Option<Millis>,
+    /// While ACTIVE with a participant gone: when the call ends.
+    pub grace_deadline: Option<Millis>,
+    /// The reason the call will end with if `grace_deadline` passes.
+    pub grace_reason: Option<EndReason>,
+    /// The socket session that started the call, if it came over the socket.
+    pub caller_session: Option<String>,
+    /// The socket session that accepted the call, if it came over the socket.
+    pub callee_session: Option<String>,
+    /// Whether the call's media is recorded (embedded SFU only).
+    pub record: bool,
+    /// The node that created the call; its restart sweeps the call.
+    pub node_id: String,
+    /// Optimistic-concurrency counter: every update is conditional on it.
+    pub version: i64,
+}
+
+impl Call {
+    /// The side `user_id` is on, or `None` for a stranger.
+    pub fn side_of(&self, user_id: &str) -> Option<Side> {
+        if self.caller.user_id == user_id {
+            Some(Side::Caller)
+        } else if self.callee.user_id == user_id {
+            Some(Side::Callee)
+        } else {
+            None
+        }
+    }
+
+    pub fn party(&self, side: Side) -> &Party {
+        match side {
+            Side::Caller => &self.caller,
+            Side::Callee => &self.callee,
+        }
+    }
+
+    pub fn other(&self, side: Side) -> &Party {
+        match side {
+            Side::Caller => &self.callee,
+            Side::Callee => &self.caller,
+        }
+    }
+}
+
+/// Whole seconds between two instants, never negative.
+pub fn whole_seconds(from: Millis, to: Millis) -> i64 {
+    (to - from).max(0) / 1000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_round_trips_and_finality() {
+        for st in CallStatus::ALL {
+            assert_eq!(CallStatus::parse(st.as_str()), Some(st));
+            let json = serde_json::to_string(&st).unwrap();
+            assert_eq!(json, format!("\"{}\"", st.as_str()));
+        }
+        assert!(!CallStatus::Ringing.is_final());
+        assert!(!CallStatus::Active.is_final());
+        assert!(CallStatus::Completed.is_final());
+        assert!(CallStatus::Busy.is_final());
+        assert_eq!(CallStatus::parse("ringing"), None);
+    }
+
+    #[test]
+    fn reasons_and_types_round_trip() {
+        for r in EndReason::ALL {
+            assert_eq!(EndReason::parse(r.as_str()), Some(r));
+            assert_eq!(serde_json::to_string(&r).unwrap(), format!("\"{}\"", r.as_str()));
+        }
+        for t in [ParticipantType::CrmUser, ParticipantType::PortalCustomer] {
+            assert_eq!(ParticipantType::parse(t.as_str()), Some(t));
+        }
+        assert_eq!(ParticipantType::parse("ADMIN"), None);
+    }
+
+    #[test]
+    fn whole_seconds_truncates_and_clamps() {
+        assert_eq!(whole_seconds(1_000, 1_999), 0);
+        assert_eq!(whole_seconds(1_000, 2_000), 1);
+        assert_eq!(whole_seconds(1_000, 63_999), 62);
+        assert_eq!(whole_seconds(5_000, 1_000), 0);
+    }
+}

@@ -1,0 +1,371 @@
+//! The call driver: runs the state machine against the store and performs its effects.
+//!
+//! Every transition is read → `machine::apply` → conditional update (on the
+//! row's version) → effects. Two devices or nodes racing on one call both
+//! compute a transition; the store lets exactly one write it, and the loser
+//! re-reads and gets the machine's answer for the new state.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::machine::{self, Actor, Command, Effect, MachineError, NewCall, Transition};
+use super::model::{Call, CallStatus, Millis, Party, Side};
+use super::notify;
+use super::ratelimit::StartLimiter;
+use super::routes::Routes;
+use super::timers::Timers;
+use crate::auth::claims::Identity;
+use crate::clock::now_ms;
+use crate::cluster::{Bus, Envelope, Target};
+use crate::directory::Directory;
+use crate::error::{Error, ErrorCode, Result};
+use crate::media::MediaMode;
+use crate::media::livekit::LiveKitTokens;
+use crate::metrics::Metrics;
+use crate::presence::{PresenceChange, Registry, SessionId};
+use crate::store::{CreateOutcome, Store};
+
+/// Attempts of one transition before giving up with `conflict`.
+pub const MAX_TRANSITION_ATTEMPTS: usize = 5;
+
+/// The call layer's settings.
+#[derive(Clone, Debug)]
+pub struct CallSettings {
+    pub ring_timeout: Duration,
+    pub reconnect_grace: Duration,
+    pub node_id: String,
+    pub media_mode: MediaMode,
+    pub call_rate_per_minute: u32,
+    pub call_rate_burst: u32,
+}
+
+/// What a start request led to.
+#[derive(Debug)]
+pub enum StartOutcome {
+    /// The callee's devices are ringing.
+    Ringing { call: Call, caller_token: Option<String> },
+    /// The callee was in a call or ringing: a BUSY row was written.
+    Busy { call: Call },
+    /// The callee was calling the caller: that call was accepted instead.
+    Glare { call: Call, token: Option<String> },
+}
+
+/// The call layer.
+pub struct CallService {
+    pub(super) store: Store,
+    pub(super) directory: Arc<Directory>,
+    pub(super) registry: Arc<Registry>,
+    pub(super) bus: Arc<dyn Bus>,
+    pub(super) livekit: Option<LiveKitTokens>,
+    pub(super) metrics: Arc<Metrics>,
+    pub(super) settings: CallSettings,
+    /// Ring and grace timers of calls this node started or saw go idle.
+    pub(super) timers: Timers,
+    /// Participants and sessions of open calls, for relaying without a query.
+    pub(super) routes: Routes,
+    limiter: StartLimiter,
+}
+
+pub(super) fn machine_error(e: MachineError) -> Error {
+    let (code, msg) = match e {
+        MachineError::NotParticipant => (ErrorCode::CallNotFound, "no such call"),
+        MachineError::NotCallee => (ErrorCode::NotCallee, "only the callee may do this"),
+        MachineError::NotCaller => (ErrorCode::NotCaller, "only the caller may do this"),
+        MachineError::AlreadyAnswered => (ErrorCode::CallAlreadyAnswered, "the call was already answered"),
+        MachineError::NotRinging => (ErrorCode::CallNotRinging, "the call is not ringing"),
+        MachineError::NotActive => (ErrorCode::CallNotActive, "the call is not active"),
+        MachineError::Ended => (ErrorCode::CallEnded, "the call has ended"),
+        MachineError::NotDue => (ErrorCode::Conflict, "the deadline has not passed"),
+        MachineError::SystemOnly => (ErrorCode::Forbidden, "only the server may do this"),
+        MachineError::SelfCall => (ErrorCode::CannotCallSelf, "you cannot call yourself"),
+        MachineError::NotAllowed => (ErrorCode::CallNotAllowed, "customers may only call agents"),
+    };
+    Error::new(code, msg)
+}
+
+pub(super) fn party_of(id: &Identity) -> Party {
+    Party {
+        user_id: id.user_id.to_string(),
+        kind: id.kind,
+    }
+}
+
+impl CallService {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: Store,
+        directory: Arc<Directory>,
+        registry: Arc<Registry>,
+        bus: Arc<dyn Bus>,
+        livekit: Option<LiveKitTokens>,
+        metrics: Arc<Metrics>,
+        settings: CallSettings,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            limiter: StartLimiter::new(settings.call_rate_per_minute, settings.call_rate_burst),
+            store,
+            directory,
+            registry,
+            bus,
+            livekit,
+            metrics,
+            settings,
+            timers: Timers::default(),
+            routes: Routes::default(),
+        })
+    }
+
+    pub(super) fn limiter_shrink(&self) {
+        self.limiter.shrink();
+    }
+
+    pub fn media_mode(&self) -> MediaMode {
+        self.settings.media_mode
+    }
+
+    pub fn livekit_url(&self) -> Option<&str> {
+        self.livekit.as_ref().and_then(LiveKitTokens::ws_url)
+    }
+
+    pub fn ring_timeout(&self) -> Duration {
+        self.settings.ring_timeout
+    }
+
+    /// A media token for `user` in `call` (LiveKit mode), else `None`.
+    pub(super) fn token_for(&self, call: &Call, user_id: &str, name: &str, side: Side) -> Result<Option<String>> {
+        match &self.livekit {
+            Some(lk) if self.settings.media_mode == MediaMode::Livekit => {
+                Ok(Some(lk.token(call, user_id, name, call.party(side).kind)?))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Starts a call from `caller` to `callee_id` (same tenant only).
+    pub async fn start(
+        self: &Arc<Self>,
+        caller: &Arc<Identity>,
+        callee_id: &str,
+        caller_name: Option<String>,
+        record: Option<bool>,
+        session: Option<SessionId>,
+    ) -> Result<StartOutcome> {
+        let t0 = Instant::now();
+        self.limiter.check(&caller.tenant_id, &caller.user_id)?;
+        if callee_id == &*caller.user_id {
+            return Err(machine_error(MachineError::SelfCall));
+        }
+        let callee = self
+            .directory
+            .lookup(&caller.tenant_id, callee_id)
+            .await?
+            .ok_or_else(|| Error::new(ErrorCode::ParticipantNotFound, "no such participant"))?;
+        let callee_name = callee.display_name();
+        let from = party_of(caller);
+        let to = Party {
+            user_id: callee.user_id,
+            kind: callee.kind,
+        };
+        machine::check_start(&from, &to).map_err(machine_error)?;
+        if record == Some(true) && self.settings.media_mode != MediaMode::Embedded {
+            return Err(Error::new(
+                ErrorCode::MediaUnavailable,
+                "recording needs the embedded media mode",
+            ));
+        }
+        // Two rounds: a concurrent start by the callee (glare) can take the
+        // caller's line between the check and the insert.
+        for _ in 0..2 {
+            if let Some(open) = self.store.open_call_of(&caller.tenant_id, &caller.user_id).await? {
+                if open.status == CallStatus::Ringing
+                    && open.caller.user_id == to.user_id
+                    && open.callee.user_id == from.user_id
+                {
+                    let (call, token) = self.accept(caller, session, &open.id).await?;
+                    return Ok(StartOutcome::Glare { call, token });
+                }
+                return Err(Error::new(ErrorCode::CallerBusy, "you are already in a call"));
+            }
+            let now = now_ms();
+            let new = NewCall {
+                id: uuid::Uuid::now_v7().to_string(),
+                tenant_id: caller.tenant_id.to_string(),
+                caller: from.clone(),
+                callee: to.clone(),
+                caller_name: caller_name.clone().or_else(|| Some(caller.display_name())),
+                caller_session: session.map(|s| s.to_string()),
+                record: record.unwrap_or(false),
+                node_id: self.settings.node_id.clone(),
+            };
+            let call = machine::ringing(new.clone(), now, self.settings.ring_timeout.as_millis() as Millis);
+            match self.store.create_call(&call).await? {
+                CreateOutcome::Created => {
+                    let caller_token = self.token_for(&call, &caller.user_id, &caller.display_name(), Side::Caller)?;
+                    self.on_created(&call, &callee_name)?;
+                    self.metrics.call_setup_seconds.observe(t0.elapsed().as_secs_f64());
+                    return Ok(StartOutcome::Ringing { call, caller_token });
+                }
+                CreateOutcome::CallerBusy => continue,
+                CreateOutcome::CalleeBusy => {
+                    let call = machine::busy(new, now);
+                    self.store.insert_final_call(&call).await?;
+                    self.metrics.call_reached(CallStatus::Busy);
+                    return Ok(StartOutcome::Busy { call });
+                }
+            }
+        }
+        Err(Error::new(ErrorCode::CallerBusy, "you are already in a call"))
+    }
+
+    /// Rings the callee's devices and marks both participants in a call.
+    fn on_created(self: &Arc<Self>, call: &Call, callee_name: &str) -> Result<()> {
+        self.metrics.call_reached(CallStatus::Ringing);
+        self.routes.upsert(call);
+        if let Some(deadline) = call.ring_deadline {
+            self.timers.schedule(self, &call.id, deadline, Command::RingTimeout);
+        }
+        let token = self.token_for(call, &call.callee.user_id, callee_name, Side::Callee)?;
+        let view = notify::incoming(call, token, self.livekit_url().map(str::to_owned));
+        self.publish_user(
+            &call.tenant_id,
+            &call.callee.user_id,
+            None,
+            notify::incoming_frame(&view),
+        );
+        for p in [&call.caller, &call.callee] {
+            let change = self.registry.set_in_call(&call.tenant_id, &p.user_id, true);
+            self.publish_presence(change);
+        }
+        Ok(())
+    }
+
+    /// The callee accepts; returns the call and the callee's media token.
+    pub async fn accept(
+        self: &Arc<Self>,
+        who: &Identity,
+        session: Option<SessionId>,
+        call_id: &str,
+    ) -> Result<(Call, Option<String>)> {
+        let t = self.act(who, session, call_id, Command::Accept).await?;
+        let token = self.token_for(&t, &who.user_id, &who.display_name(), Side::Callee)?;
+        Ok((t, token))
+    }
+
+    /// A participant's command on a call: accept, decline, cancel or end.
+    pub async fn act(
+        self: &Arc<Self>,
+        who: &Identity,
+        session: Option<SessionId>,
+        call_id: &str,
+        cmd: Command,
+    ) -> Result<Call> {
+        let session = session.map(|s| s.to_string());
+        let actor = Actor::User {
+            user_id: &who.user_id,
+            session: session.as_deref(),
+        };
+        Ok(self.transition(call_id, Some(&who.tenant_id), actor, cmd).await?.call)
+    }
+
+    /// Reads a call; only its participants may.
+    pub async fn get_for(&self, who: &Identity, call_id: &str) -> Result<Call> {
+        self.store
+            .get_call(call_id)
+            .await?
+            .filter(|c| c.tenant_id == *who.tenant_id && c.side_of(&who.user_id).is_some())
+            .ok_or_else(|| Error::new(ErrorCode::CallNotFound, "no such call"))
+    }
+
+    /// A page of the user's calls, newest first.
+    pub async fn history(&self, who: &Identity, before: Option<&str>, limit: i64) -> Result<Vec<Call>> {
+        self.store.history(&who.tenant_id, &who.user_id, before, limit).await
+    }
+
+    /// Read → apply → conditional write → effects, retried on a lost race.
+    pub(super) async fn transition(
+        self: &Arc<Self>,
+        call_id: &str,
+        tenant: Option<&str>,
+        actor: Actor<'_>,
+        cmd: Command,
+    ) -> Result<Transition> {
+        for _ in 0..MAX_TRANSITION_ATTEMPTS {
+            let call = self
+                .store
+                .get_call(call_id)
+                .await?
+                .filter(|c| tenant.is_none_or(|t| c.tenant_id == t))
+                .ok_or_else(|| Error::new(ErrorCode::CallNotFound, "no such call"))?;
+            let t = machine::apply(&call, actor, cmd, now_ms()).map_err(machine_error)?;
+            if self.store.update_call(&t.call).await? {
+                self.perform(&t, call.status);
+                return Ok(t);
+            }
+        }
+        Err(Error::new(ErrorCode::Conflict, "the call changed too often; retry"))
+    }
+
+    /// Carries out a stored transition's effects; `prev` is the status before it.
+    fn perform(self: &Arc<Self>, t: &Transition, prev: CallStatus) {
+        let call = &t.call;
+        let mut frames = notify::FrameCache::default();
+        for effect in &t.effects {
+            match effect {
+                Effect::Notify {
+                    side,
+                    except_session,
+                    kind,
+                } => {
+                    let frame = frames.get(call, *kind);
+                    let except = except_session.as_deref().and_then(|s| s.parse().ok());
+                    self.publish_user(&call.tenant_id, &call.party(*side).user_id, except, frame);
+                }
+                Effect::StopRingTimer | Effect::StopGraceTimer => self.timers.cancel(&call.id),
+                Effect::StartGraceTimer { deadline } => {
+                    self.timers.schedule(self, &call.id, *deadline, Command::GraceExpired);
+                }
+                Effect::Release => {
+                    self.routes.remove(&call.id);
+                    for p in [&call.caller, &call.callee] {
+                        let change = self.registry.set_in_call(&call.tenant_id, &p.user_id, false);
+                        self.publish_presence(change);
+                    }
+                }
+            }
+        }
+        if !call.status.is_final() {
+            self.routes.upsert(call);
+        }
+        if call.status != prev {
+            self.metrics.call_reached(call.status);
+        }
+    }
+
+    pub(super) fn publish_user(
+        &self,
+        tenant: &str,
+        user: &str,
+        except: Option<SessionId>,
+        frame: axum::extract::ws::Utf8Bytes,
+    ) {
+        self.bus.publish(Envelope {
+            tenant_id: tenant.into(),
+            target: Target::User {
+                user_id: user.into(),
+                except,
+            },
+            frame,
+        });
+    }
+
+    /// Broadcasts an agent's visible status change to its tenant.
+    pub fn publish_presence(&self, change: Option<PresenceChange>) {
+        if let Some(c) = change {
+            self.bus.publish(Envelope {
+                frame: notify::presence_frame(&c.agent),
+                tenant_id: c.tenant_id,
+                target: Target::Tenant,
+            });
+        }
+    }
+}

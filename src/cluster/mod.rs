@@ -1,0 +1,45 @@
+//! The event bus between the call layer and the sockets: one switch point for local or shared fan-out.
+//!
+//! Everything the server pushes to clients goes through `Bus::publish` as an
+//! `Envelope`: a frame serialized once, addressed to a user, a session or a
+//! whole tenant. The in-process bus hands it straight to the presence
+//! registry. A shared bus (Redis) would publish it to the other nodes too;
+//! the trait is the seam where it plugs in.
+
+mod local;
+
+pub use local::LocalBus;
+
+use std::sync::Arc;
+
+use axum::extract::ws::Utf8Bytes;
+
+use crate::presence::SessionId;
+
+/// Who an envelope is for, inside its tenant.
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// Every session of a user, except one (the session that acted).
+    User {
+        user_id: Arc<str>,
+        except: Option<SessionId>,
+    },
+    /// One session of a user; every session if that one is gone.
+    Session { user_id: Arc<str>, session: SessionId },
+    /// Every session of the tenant.
+    Tenant,
+}
+
+/// A frame on its way to clients.
+#[derive(Clone, Debug)]
+pub struct Envelope {
+    pub tenant_id: Arc<str>,
+    pub target: Target,
+    pub frame: Utf8Bytes,
+}
+
+/// Fans frames out to sessions, wherever they are connected.
+pub trait Bus: Send + Sync + 'static {
+    /// Delivers without waiting; returns how many local sessions took it.
+    fn publish(&self, envelope: Envelope) -> usize;
+}

@@ -1,0 +1,317 @@
+//! Configuration: command-line flags (each also read from the environment) and the validated `Settings`.
+//!
+//! `Config` is what clap parses; `Settings` is what the server runs on, with
+//! durations instead of seconds and every choice resolved. Tests build
+//! `Settings` directly (millisecond timers, port 0).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+use crate::media::MediaMode;
+use crate::store::StoreOptions;
+
+/// The secret `--dev` signs and accepts tokens with. Never use it in production:
+/// anyone who reads this file can mint tokens for it.
+pub const DEV_JWT_SECRET: &str = "switchboard-dev-secret-not-for-production-use-0000";
+
+/// Largest text frame a client may send; bigger ones close the socket with 1009.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// The server pings each socket this often.
+pub const PING_INTERVAL: Duration = Duration::from_secs(20);
+/// A socket from which nothing (not even a pong) arrived for this long is dropped.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Frames waiting to be written to one socket; a client that lets it fill is disconnected.
+pub const OUTBOUND_QUEUE: usize = 256;
+/// tungstenite's read buffer per socket (its default, 128 KiB, costs 1.3 GB per 10k sockets).
+pub const WS_READ_BUFFER: usize = 4 * 1024;
+/// How often the sweeper looks for calls whose deadline passed.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+/// Largest REST request body.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SqliteSync {
+    /// Durable across a crash of the process; a power loss may lose the last commits.
+    Normal,
+    /// Durable across power loss: one fsync per commit.
+    Full,
+}
+
+/// switchboard: a self-hosted in-app calling server.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "switchboard", version, about, long_about = None)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "SWITCHBOARD_ADDR", default_value = "127.0.0.1:3001")]
+    pub addr: SocketAddr,
+
+    /// `sqlite://path.db` (created if missing) or `postgres://user@host/db`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://switchboard.db")]
+    pub database_url: String,
+
+    /// PostgreSQL connection pool size.
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
+    pub database_max_connections: u32,
+
+    /// SQLite durability (`synchronous` pragma, WAL journal).
+    #[arg(long, env = "SQLITE_SYNCHRONOUS", value_enum, default_value_t = SqliteSync::Normal)]
+    pub sqlite_synchronous: SqliteSync,
+
+    /// HS256 secret of the Supabase project (Settings → API → JWT secret).
+    #[arg(long, env = "SUPABASE_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// The `aud` user tokens must carry.
+    #[arg(long, env = "JWT_AUDIENCE", default_value = "authenticated")]
+    pub jwt_audience: String,
+
+    /// LiveKit server URL (https://… or wss://…).
+    #[arg(long, env = "LIVEKIT_API_URL")]
+    pub livekit_api_url: Option<String>,
+
+    /// LiveKit API key; with the secret, selects the `livekit` media mode.
+    #[arg(long, env = "LIVEKIT_API_KEY")]
+    pub livekit_api_key: Option<String>,
+
+    /// LiveKit API secret.
+    #[arg(long, env = "LIVEKIT_API_SECRET", hide_env_values = true)]
+    pub livekit_api_secret: Option<String>,
+
+    /// URL browsers connect to (`livekitUrl`); defaults to LIVEKIT_API_URL with http→ws.
+    #[arg(long, env = "LIVEKIT_WS_URL")]
+    pub livekit_ws_url: Option<String>,
+
+    /// Lifetime of minted LiveKit tokens (they only need to outlive joining).
+    #[arg(long, env = "LIVEKIT_TOKEN_TTL_SECS", default_value_t = 600)]
+    pub livekit_token_ttl_secs: u64,
+
+    /// Force a media mode; by default `livekit` when LiveKit is configured, else `p2p`.
+    #[arg(long, env = "SWITCHBOARD_MEDIA_MODE", value_enum)]
+    pub media_mode: Option<MediaMode>,
+
+    /// Seconds a call rings before it is MISSED.
+    #[arg(long, env = "RING_TIMEOUT_SECS", default_value_t = 30)]
+    pub ring_timeout_secs: u64,
+
+    /// Seconds a participant who lost every socket during a call has to come back.
+    #[arg(long, env = "RECONNECT_GRACE_SECS", default_value_t = 30)]
+    pub reconnect_grace_secs: u64,
+
+    /// Calls one user may start per minute (sustained).
+    #[arg(long, env = "CALL_RATE_PER_MINUTE", default_value_t = 10)]
+    pub call_rate_per_minute: u32,
+
+    /// Calls one user may start in a burst.
+    #[arg(long, env = "CALL_RATE_BURST", default_value_t = 5)]
+    pub call_rate_burst: u32,
+
+    /// Most TCP connections held at once; further ones wait in the accept queue.
+    #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS", default_value_t = 200_000)]
+    pub max_connections: usize,
+
+    /// This node's name: calls it created are swept when it restarts.
+    #[arg(long, env = "SWITCHBOARD_NODE_ID", default_value = "local")]
+    pub node_id: String,
+
+    /// Directory of the web demo served at `/` (skipped if missing).
+    #[arg(long, env = "SWITCHBOARD_WEB_DIR", default_value = "web-demo")]
+    pub web_dir: PathBuf,
+
+    /// Development mode: fixed, loudly logged JWT secret and `POST /dev/token`.
+    #[arg(long, env = "SWITCHBOARD_DEV")]
+    pub dev: bool,
+}
+
+/// LiveKit credentials and where browsers reach it.
+#[derive(Clone, Debug)]
+pub struct LiveKitSettings {
+    pub api_key: String,
+    pub api_secret: String,
+    pub ws_url: Option<String>,
+    pub token_ttl: Duration,
+}
+
+/// Per-socket limits.
+#[derive(Clone, Debug)]
+pub struct SocketSettings {
+    pub max_message_bytes: usize,
+    pub ping_interval: Duration,
+    pub idle_timeout: Duration,
+    pub outbound_queue: usize,
+    pub read_buffer: usize,
+}
+
+impl Default for SocketSettings {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: MAX_MESSAGE_BYTES,
+            ping_interval: PING_INTERVAL,
+            idle_timeout: IDLE_TIMEOUT,
+            outbound_queue: OUTBOUND_QUEUE,
+            read_buffer: WS_READ_BUFFER,
+        }
+    }
+}
+
+/// Everything the server runs on, resolved and checked.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub addr: SocketAddr,
+    pub store: StoreOptions,
+    pub jwt_secret: Vec<u8>,
+    pub jwt_audience: String,
+    pub dev: bool,
+    pub livekit: Option<LiveKitSettings>,
+    pub media_mode: MediaMode,
+    pub ring_timeout: Duration,
+    pub reconnect_grace: Duration,
+    pub call_rate_per_minute: u32,
+    pub call_rate_burst: u32,
+    pub max_connections: usize,
+    pub node_id: String,
+    pub web_dir: Option<PathBuf>,
+    pub sweep_interval: Duration,
+    pub socket: SocketSettings,
+}
+
+impl Settings {
+    /// Resolves the flags; an error says what to fix.
+    pub fn from_config(c: Config) -> Result<Self, String> {
+        let jwt_secret = match (&c.jwt_secret, c.dev) {
+            (Some(s), _) if !s.is_empty() => s.as_bytes().to_vec(),
+            (_, true) => DEV_JWT_SECRET.as_bytes().to_vec(),
+            _ => {
+                return Err("no JWT secret: set SUPABASE_JWT_SECRET (or --jwt-secret), \
+                     or run with --dev for a local development secret"
+                    .into());
+            }
+        };
+        if jwt_secret.len() < 16 && !c.dev {
+            return Err("SUPABASE_JWT_SECRET is shorter than 16 bytes; use the project's real secret".into());
+        }
+        let livekit = match (&c.livekit_api_key, &c.livekit_api_secret) {
+            (Some(k), Some(s)) if !k.is_empty() && !s.is_empty() => Some(LiveKitSettings {
+                api_key: k.clone(),
+                api_secret: s.clone(),
+                ws_url: c
+                    .livekit_ws_url
+                    .clone()
+                    .or_else(|| c.livekit_api_url.as_deref().map(ws_url_of)),
+                token_ttl: Duration::from_secs(c.livekit_token_ttl_secs.max(60)),
+            }),
+            (None, None) => None,
+            _ => return Err("set both LIVEKIT_API_KEY and LIVEKIT_API_SECRET, or neither".into()),
+        };
+        let media_mode = match (c.media_mode, &livekit) {
+            (Some(MediaMode::Livekit), None) => {
+                return Err("media mode `livekit` needs LIVEKIT_API_KEY and LIVEKIT_API_SECRET".into());
+            }
+            (Some(m), _) => m,
+            (None, Some(_)) => MediaMode::Livekit,
+            (None, None) => MediaMode::P2p,
+        };
+        if c.ring_timeout_secs == 0 || c.ring_timeout_secs > 600 {
+            return Err("RING_TIMEOUT_SECS must be between 1 and 600".into());
+        }
+        if c.call_rate_per_minute == 0 || c.call_rate_burst == 0 {
+            return Err("CALL_RATE_PER_MINUTE and CALL_RATE_BURST must be at least 1".into());
+        }
+        Ok(Self {
+            addr: c.addr,
+            store: StoreOptions {
+                url: c.database_url,
+                max_connections: c.database_max_connections.max(1),
+                sqlite_synchronous_full: c.sqlite_synchronous == SqliteSync::Full,
+            },
+            jwt_secret,
+            jwt_audience: c.jwt_audience,
+            dev: c.dev,
+            livekit,
+            media_mode,
+            ring_timeout: Duration::from_secs(c.ring_timeout_secs),
+            reconnect_grace: Duration::from_secs(c.reconnect_grace_secs),
+            call_rate_per_minute: c.call_rate_per_minute,
+            call_rate_burst: c.call_rate_burst,
+            max_connections: c.max_connections.max(1),
+            node_id: c.node_id,
+            web_dir: Some(c.web_dir),
+            sweep_interval: SWEEP_INTERVAL,
+            socket: SocketSettings::default(),
+        })
+    }
+}
+
+/// `https://x` → `wss://x`, `http://x` → `ws://x`; other schemes unchanged.
+pub fn ws_url_of(api_url: &str) -> String {
+    if let Some(rest) = api_url.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = api_url.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        api_url.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Settings, String> {
+        let mut argv = vec!["switchboard"];
+        argv.extend_from_slice(args);
+        Settings::from_config(Config::try_parse_from(argv).map_err(|e| e.to_string())?)
+    }
+
+    #[test]
+    fn refuses_to_start_without_secret_or_dev() {
+        // The suite runs without SUPABASE_JWT_SECRET in its environment.
+        let err = parse(&[]).unwrap_err();
+        assert!(err.contains("SUPABASE_JWT_SECRET") && err.contains("--dev"), "{err}");
+        let s = parse(&["--dev"]).unwrap();
+        assert_eq!(s.jwt_secret, DEV_JWT_SECRET.as_bytes());
+        assert_eq!(s.addr.to_string(), "127.0.0.1:3001");
+        assert_eq!(s.ring_timeout, Duration::from_secs(30));
+        assert_eq!(s.media_mode, MediaMode::P2p);
+    }
+
+    #[test]
+    fn livekit_needs_both_halves_and_selects_its_mode() {
+        let s = parse(&[
+            "--jwt-secret",
+            "0123456789abcdef0123",
+            "--livekit-api-key",
+            "k",
+            "--livekit-api-secret",
+            "s",
+            "--livekit-api-url",
+            "https://lk.example.com",
+        ])
+        .unwrap();
+        assert_eq!(s.media_mode, MediaMode::Livekit);
+        assert_eq!(s.livekit.unwrap().ws_url.as_deref(), Some("wss://lk.example.com"));
+        assert!(
+            parse(&["--dev", "--livekit-api-key", "k"])
+                .unwrap_err()
+                .contains("LIVEKIT_API_SECRET")
+        );
+        assert!(parse(&["--dev", "--media-mode", "livekit"]).is_err());
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        assert!(parse(&["--dev", "--ring-timeout-secs", "0"]).is_err());
+        assert!(parse(&["--dev", "--call-rate-per-minute", "0"]).is_err());
+        assert!(parse(&["--jwt-secret", "short"]).unwrap_err().contains("16 bytes"));
+        assert!(parse(&["--dev", "--addr", "not-an-addr"]).is_err());
+    }
+
+    #[test]
+    fn ws_url_mapping() {
+        assert_eq!(ws_url_of("https://a.b"), "wss://a.b");
+        assert_eq!(ws_url_of("http://a.b:7880"), "ws://a.b:7880");
+        assert_eq!(ws_url_of("wss://a.b"), "wss://a.b");
+    }
+}

@@ -1,0 +1,279 @@
+//! The one error type of the server, with the stable codes shared by REST and the socket.
+//!
+//! REST answers `{"error": {"code", "message"}}`; the socket sends
+//! `{"type": "error", "code", "message", "ref"}`. Server faults (5xx) are
+//! logged with their cause and reach the client only as `internal_error`.
+
+use std::borrow::Cow;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// Every failure a client can see. The string form (`as_str`) is the contract:
+/// never rename one, only add.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    // --- authentication ---
+    MissingToken,
+    InvalidToken,
+    TokenExpired,
+    InvalidAudience,
+    MissingSubjectClaim,
+    MissingTenantClaim,
+    MissingParticipantTypeClaim,
+    InvalidParticipantType,
+    Forbidden,
+    // --- requests ---
+    InvalidRequest,
+    InvalidMessage,
+    UnknownType,
+    NotFound,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    RateLimited,
+    // --- calls ---
+    ParticipantNotFound,
+    CallNotFound,
+    CannotCallSelf,
+    CallNotAllowed,
+    CallerBusy,
+    NotCallee,
+    NotCaller,
+    CallAlreadyAnswered,
+    CallNotRinging,
+    CallNotActive,
+    CallEnded,
+    Conflict,
+    RecordingNotFound,
+    MediaUnavailable,
+    // --- server ---
+    ServerFull,
+    Unavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::MissingToken => "missing_token",
+            Self::InvalidToken => "invalid_token",
+            Self::TokenExpired => "token_expired",
+            Self::InvalidAudience => "invalid_audience",
+            Self::MissingSubjectClaim => "missing_sub_claim",
+            Self::MissingTenantClaim => "missing_tenant_claim",
+            Self::MissingParticipantTypeClaim => "missing_participant_type_claim",
+            Self::InvalidParticipantType => "invalid_participant_type",
+            Self::Forbidden => "forbidden",
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidMessage => "invalid_message",
+            Self::UnknownType => "unknown_type",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::RateLimited => "rate_limited",
+            Self::ParticipantNotFound => "participant_not_found",
+            Self::CallNotFound => "call_not_found",
+            Self::CannotCallSelf => "cannot_call_self",
+            Self::CallNotAllowed => "call_not_allowed",
+            Self::CallerBusy => "caller_busy",
+            Self::NotCallee => "not_callee",
+            Self::NotCaller => "not_caller",
+            Self::CallAlreadyAnswered => "call_already_answered",
+            Self::CallNotRinging => "call_not_ringing",
+            Self::CallNotActive => "call_not_active",
+            Self::CallEnded => "call_ended",
+            Self::Conflict => "conflict",
+            Self::RecordingNotFound => "recording_not_found",
+            Self::MediaUnavailable => "media_unavailable",
+            Self::ServerFull => "server_full",
+            Self::Unavailable => "unavailable",
+            Self::Internal => "internal_error",
+        }
+    }
+
+    pub const fn status(self) -> StatusCode {
+        match self {
+            Self::MissingToken
+            | Self::InvalidToken
+            | Self::TokenExpired
+            | Self::InvalidAudience
+            | Self::MissingSubjectClaim
+            | Self::MissingTenantClaim
+            | Self::MissingParticipantTypeClaim
+            | Self::InvalidParticipantType => StatusCode::UNAUTHORIZED,
+            Self::Forbidden | Self::CallNotAllowed | Self::NotCallee | Self::NotCaller => StatusCode::FORBIDDEN,
+            Self::InvalidRequest | Self::InvalidMessage | Self::UnknownType | Self::CannotCallSelf => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::NotFound | Self::ParticipantNotFound | Self::CallNotFound | Self::RecordingNotFound => {
+                StatusCode::NOT_FOUND
+            }
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::CallerBusy
+            | Self::CallAlreadyAnswered
+            | Self::CallNotRinging
+            | Self::CallNotActive
+            | Self::CallEnded
+            | Self::Conflict => StatusCode::CONFLICT,
+            Self::MediaUnavailable => StatusCode::CONFLICT,
+            Self::ServerFull | Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// The server's error: a client-facing code and message, or an internal fault
+/// whose text is logged and never sent.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("{code:?}: {message}")]
+    Client {
+        code: ErrorCode,
+        message: Cow<'static, str>,
+    },
+    #[error("database: {0}")]
+    Store(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("internal: {0:#}")]
+    Internal(#[from] anyhow::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn new(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::Client {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, message)
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Client { code, .. } => *code,
+            Self::Store(sqlx::Error::PoolTimedOut) => ErrorCode::Unavailable,
+            _ => ErrorCode::Internal,
+        }
+    }
+
+    /// The message a client may see. Server faults get a fixed text.
+    pub fn public_message(&self) -> Cow<'static, str> {
+        match self {
+            Self::Client { message, .. } => message.clone(),
+            Self::Store(sqlx::Error::PoolTimedOut) => "the store is overloaded; retry".into(),
+            _ => "internal server error".into(),
+        }
+    }
+
+    /// Logs a server fault once, where it is turned into a response or frame.
+    pub fn log_if_internal(&self) {
+        if self.code().status().is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorInner<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorInner<'a> {
+    code: &'static str,
+    message: &'a str,
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        self.log_if_internal();
+        let code = self.code();
+        let message = self.public_message();
+        let body = ErrorBody {
+            error: ErrorInner {
+                code: code.as_str(),
+                message: &message,
+            },
+        };
+        (code.status(), axum::Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_hide_their_text() {
+        let err = Error::Internal(anyhow::anyhow!("secret path /etc/shadow"));
+        assert_eq!(err.code(), ErrorCode::Internal);
+        assert_eq!(err.public_message(), "internal server error");
+        let err = Error::Store(sqlx::Error::RowNotFound);
+        assert_eq!(err.code().status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!err.public_message().contains("row"));
+    }
+
+    #[test]
+    fn client_errors_keep_code_and_message() {
+        let err = Error::new(ErrorCode::CallNotFound, "no such call");
+        assert_eq!(err.code().as_str(), "call_not_found");
+        assert_eq!(err.code().status(), StatusCode::NOT_FOUND);
+        assert_eq!(err.public_message(), "no such call");
+    }
+
+    #[test]
+    fn every_client_code_is_4xx_and_codes_are_unique() {
+        use ErrorCode::*;
+        let all = [
+            MissingToken,
+            InvalidToken,
+            TokenExpired,
+            InvalidAudience,
+            MissingSubjectClaim,
+            MissingTenantClaim,
+            MissingParticipantTypeClaim,
+            InvalidParticipantType,
+            Forbidden,
+            InvalidRequest,
+            InvalidMessage,
+            UnknownType,
+            NotFound,
+            MethodNotAllowed,
+            PayloadTooLarge,
+            RateLimited,
+            ParticipantNotFound,
+            CallNotFound,
+            CannotCallSelf,
+            CallNotAllowed,
+            CallerBusy,
+            NotCallee,
+            NotCaller,
+            CallAlreadyAnswered,
+            CallNotRinging,
+            CallNotActive,
+            CallEnded,
+            Conflict,
+            RecordingNotFound,
+            MediaUnavailable,
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for c in all {
+            assert!(c.status().is_client_error(), "{c:?}");
+            assert!(seen.insert(c.as_str()), "duplicate {}", c.as_str());
+        }
+        for c in [ServerFull, Unavailable, Internal] {
+            assert!(c.status().is_server_error());
+            assert!(seen.insert(c.as_str()));
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! Admin API (service_role keys only): provision participants ahead of their first sign-in.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+
+use super::json::{ApiJson, ApiQuery};
+use crate::app::AppState;
+use crate::auth::ServiceAuth;
+use crate::auth::claims::{MAX_CLAIM_ID_LEN, MAX_CLAIM_TEXT_LEN};
+use crate::call::model::ParticipantType;
+use crate::clock::now_ms;
+use crate::error::{Error, ErrorCode, Result};
+use crate::store::Participant;
+use crate::views::iso;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/admin/participants/{id}", get(read).put(provision))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Provision {
+    tenant_id: String,
+    participant_type: ParticipantType,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    email: Option<String>,
+    role: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TenantQuery {
+    tenant_id: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ParticipantView {
+    user_id: String,
+    tenant_id: String,
+    participant_type: ParticipantType,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    email: Option<String>,
+    role: Option<String>,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<Participant> for ParticipantView {
+    fn from(p: Participant) -> Self {
+        Self {
+            created_at: iso(p.created_at),
+            updated_at: iso(p.updated_at),
+            user_id: p.user_id,
+            tenant_id: p.tenant_id,
+            participant_type: p.kind,
+            first_name: p.first_name,
+            last_name: p.last_name,
+            email: p.email,
+            role: p.role,
+        }
+    }
+}
+
+fn check_id(what: &str, v: &str) -> Result<()> {
+    if v.is_empty() || v.len() > MAX_CLAIM_ID_LEN {
+        return Err(Error::invalid(format!(
+            "`{what}` must be 1 to {MAX_CLAIM_ID_LEN} bytes"
+        )));
+    }
+    Ok(())
+}
+
+fn check_text(what: &str, v: &Option<String>) -> Result<()> {
+    if v.as_ref().is_some_and(|s| s.chars().count() > MAX_CLAIM_TEXT_LEN) {
+        return Err(Error::invalid(format!(
+            "`{what}` is longer than {MAX_CLAIM_TEXT_LEN} characters"
+        )));
+    }
+    Ok(())
+}
+
+async fn provision(
+    State(state): State<AppState>,
+    _: ServiceAuth,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<Provision>,
+) -> Result<axum::Json<ParticipantView>> {
+    check_id("id", &id)?;
+    check_id("tenantId", &b.tenant_id)?;
+    check_text("firstName", &b.first_name)?;
+    check_text("lastName", &b.last_name)?;
+    check_text("email", &b.email)?;
+    check_text("role", &b.role)?;
+    let now = now_ms();
+    let p = Participant {
+        tenant_id: b.tenant_id,
+        user_id: id,
+        kind: b.participant_type,
+        first_name: b.first_name,
+        last_name: b.last_name,
+        email: b.email,
+        role: b.role,
+        created_at: now,
+        updated_at: now,
+    };
+    state.directory.provision(&p).await?;
+    let stored = state
+        .directory
+        .lookup(&p.tenant_id, &p.user_id)
+        .await?
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("participant vanished after upsert")))?;
+    Ok(axum::Json(stored.into()))
+}
+
+async fn read(
+    State(state): State<AppState>,
+    _: ServiceAuth,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<TenantQuery>,
+) -> Result<axum::Json<ParticipantView>> {
+    let p = state
+        .directory
+        .lookup(&q.tenant_id, &id)
+        .await?
+        .ok_or_else(|| Error::new(ErrorCode::ParticipantNotFound, "no such participant"))?;
+    Ok(axum::Json(p.into()))
+}

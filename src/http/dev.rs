@@ -1,0 +1,78 @@
+//! `POST /dev/token` (only with `--dev`): mint a token for any test identity.
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::post;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::json::ApiJson;
+use crate::app::AppState;
+use crate::auth::claims::{AppMetadata, Claims, UserMetadata};
+use crate::call::model::ParticipantType;
+use crate::clock::now_ms;
+use crate::error::Result;
+
+/// Lifetime of dev tokens.
+pub const DEV_TOKEN_TTL_SECS: i64 = 24 * 3600;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/dev/token", post(token))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DevTokenRequest {
+    user_id: Option<String>,
+    tenant_id: Option<String>,
+    participant_type: Option<ParticipantType>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    email: Option<String>,
+    role: Option<String>,
+    /// Mint a `service_role` key instead of a user token.
+    #[serde(default)]
+    service_role: bool,
+}
+
+#[derive(Serialize)]
+struct DevTokenReply {
+    token: String,
+}
+
+async fn token(
+    State(state): State<AppState>,
+    ApiJson(b): ApiJson<DevTokenRequest>,
+) -> Result<axum::Json<DevTokenReply>> {
+    let now = now_ms() / 1000;
+    let claims = if b.service_role {
+        Claims {
+            role: Some("service_role".into()),
+            exp: Some(now + DEV_TOKEN_TTL_SECS),
+            iat: Some(now),
+            ..Claims::default()
+        }
+    } else {
+        Claims {
+            sub: b.user_id,
+            aud: Some(json!(state.verifier.audience())),
+            exp: Some(now + DEV_TOKEN_TTL_SECS),
+            iat: Some(now),
+            role: Some("authenticated".into()),
+            email: b.email,
+            app_metadata: AppMetadata {
+                tenant_id: b.tenant_id.map(serde_json::Value::String),
+                participant_type: b.participant_type.map(|t| t.as_str().to_owned()),
+                role: b.role,
+            },
+            user_metadata: UserMetadata {
+                first_name: b.first_name,
+                last_name: b.last_name,
+                full_name: None,
+            },
+        }
+    };
+    Ok(axum::Json(DevTokenReply {
+        token: state.verifier.mint(&claims)?,
+    }))
+}

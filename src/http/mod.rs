@@ -1,0 +1,55 @@
+//! The HTTP surface: each route module exports `router()`, merged here with the shared layers.
+
+mod admin;
+mod dev;
+mod health;
+pub mod json;
+mod voip;
+
+use std::any::Any;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::Response;
+use axum::response::IntoResponse;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::services::ServeDir;
+
+pub use voip::{HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT};
+
+use crate::app::AppState;
+use crate::config::MAX_BODY_BYTES;
+use crate::error::{Error, ErrorCode};
+
+async fn not_found() -> Error {
+    Error::new(ErrorCode::NotFound, "no such route")
+}
+
+async fn method_not_allowed() -> Error {
+    Error::new(ErrorCode::MethodNotAllowed, "method not allowed on this route")
+}
+
+fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response<axum::body::Body> {
+    Error::Internal(anyhow::anyhow!("handler panicked")).into_response()
+}
+
+/// All routes, with the body limit, panic guard and JSON fallbacks.
+pub fn router(state: AppState) -> Router {
+    let mut api = Router::new().merge(voip::router()).merge(admin::router());
+    api = api.fallback(not_found).method_not_allowed_fallback(method_not_allowed);
+    let mut app = Router::new()
+        .nest("/api", api)
+        .merge(health::router())
+        .method_not_allowed_fallback(method_not_allowed);
+    if state.settings.dev {
+        app = app.merge(dev::router());
+    }
+    let web = state.settings.web_dir.clone().filter(|d| d.is_dir());
+    app = match web {
+        Some(dir) => app.fallback_service(ServeDir::new(dir).fallback(axum::routing::any(not_found))),
+        None => app.fallback(not_found),
+    };
+    app.layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .with_state(state)
+}

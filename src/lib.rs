@@ -1,0 +1,26 @@
+//! switchboard: a self-hosted in-app calling server (signaling, presence, call log, media).
+//!
+//! Layers, top to bottom: `http` and `signal` (edges) → `call` (pure state
+//! machine + driver) → `presence`, `media`, `store` → `cluster` (event bus).
+//! `app` wires them; `main.rs` only parses flags and runs it.
+
+pub mod app;
+pub mod auth;
+pub mod call;
+pub mod clock;
+pub mod cluster;
+pub mod config;
+pub mod directory;
+pub mod error;
+pub mod http;
+pub mod listener;
+pub mod media;
+pub mod metrics;
+pub mod presence;
+pub mod signal;
+pub mod store;
+pub mod views;
+
+pub use app::{AppState, Application};
+pub use config::{Config, Settings};
+pub use error::{Error, ErrorCode};

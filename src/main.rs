@@ -1,0 +1,76 @@
+//! The `switchboard` binary: parse flags, set up logging, run the server until Ctrl-C / SIGTERM.
+
+use clap::Parser;
+use switchboard::config::DEV_JWT_SECRET;
+use switchboard::{Application, Config, Settings};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
+    let settings = match Settings::from_config(Config::parse()) {
+        Ok(s) => s,
+        Err(why) => {
+            eprintln!("switchboard: refusing to start: {why}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    if settings.dev {
+        tracing::warn!(
+            "DEV MODE: tokens are signed with the public dev secret {DEV_JWT_SECRET:?} and POST /dev/token is open. Never expose this server."
+        );
+    }
+    let mode = settings.media_mode;
+    let store = settings.store.url.clone();
+    let app = match Application::build(settings).await {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("switchboard: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(addr = %app.local_addr(), media_mode = mode.as_str(), store = %redact(&store), "switchboard listening on http://{}", app.local_addr());
+    let stop = app.shutdown_token();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        stop.cancel();
+    });
+    match app.run_until_stopped().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("switchboard: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Hides a password in a database URL for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://…@{}", &url[..s], &url[at + 1..]),
+        _ => url.to_owned(),
+    }
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(t) => t,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

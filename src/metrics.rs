@@ -1,0 +1,105 @@
+//! Prometheus metrics (`GET /metrics`): sockets, calls by status, call-setup latency.
+//!
+//! One registry per server instance (no global recorder), so tests that boot
+//! several servers in one process each read their own numbers.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::{EncodeLabelSet, text::encode};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::call::model::CallStatus;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabel {
+    pub status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CodeLabel {
+    pub code: &'static str,
+}
+
+/// The server's metrics.
+pub struct Metrics {
+    registry: Registry,
+    /// Sockets open on this node (set at scrape time from the presence registry).
+    pub sockets: Gauge<i64, std::sync::atomic::AtomicI64>,
+    /// Calls that reached each status.
+    pub calls: Family<StatusLabel, Counter>,
+    /// Calls RINGING / ACTIVE now (set at scrape time from the store).
+    pub calls_open: Family<StatusLabel, Gauge<i64, std::sync::atomic::AtomicI64>>,
+    /// From a start request's arrival to `call.incoming` queued on the callee's sockets.
+    pub call_setup_seconds: Histogram,
+    /// Errors sent to clients, by code.
+    pub errors: Family<CodeLabel, Counter>,
+    /// Socket frames received.
+    pub frames_in: Counter<u64, AtomicU64>,
+    /// `rtc.signal` frames relayed.
+    pub relayed: Counter<u64, AtomicU64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("switchboard");
+        let sockets = Gauge::default();
+        let calls = Family::default();
+        let calls_open = Family::default();
+        // 50 µs … ~3.3 s.
+        let call_setup_seconds = Histogram::new(exponential_buckets(0.000_05, 2.0, 17));
+        let errors = Family::default();
+        let frames_in = Counter::default();
+        let relayed = Counter::default();
+        registry.register("sockets", "Signaling sockets open on this node", sockets.clone());
+        registry.register("calls", "Calls that reached each status", calls.clone());
+        registry.register("calls_open", "Calls ringing or active now", calls_open.clone());
+        registry.register(
+            "call_setup_seconds",
+            "Start-call request to call.incoming queued for the callee",
+            call_setup_seconds.clone(),
+        );
+        registry.register("errors", "Errors returned to clients, by code", errors.clone());
+        registry.register("frames_in", "Socket frames received", frames_in.clone());
+        registry.register("relayed", "rtc.signal frames relayed", relayed.clone());
+        Self {
+            registry,
+            sockets,
+            calls,
+            calls_open,
+            call_setup_seconds,
+            errors,
+            frames_in,
+            relayed,
+        }
+    }
+
+    pub fn call_reached(&self, status: CallStatus) {
+        self.calls
+            .get_or_create(&StatusLabel {
+                status: status.as_str(),
+            })
+            .inc();
+    }
+
+    pub fn error(&self, code: &'static str) {
+        self.errors.get_or_create(&CodeLabel { code }).inc();
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}

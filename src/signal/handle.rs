@@ -1,0 +1,140 @@
+//! Turns one client frame into the call layer's action and the reply frame (`ack`, `pong` or `error`).
+//!
+//! Every request gets a reply carrying its `ref`, except `rtc.signal` and
+//! `rtc.candidate`, which are acknowledged only when they carry a `ref` (a
+//! relay of high-rate data should not double the traffic).
+
+use serde_json::value::RawValue;
+
+use super::protocol::{self, Request};
+use crate::app::AppState;
+use crate::auth::claims::Identity;
+use crate::call::StartOutcome;
+use crate::call::machine::Command;
+use crate::error::{Error, ErrorCode};
+use crate::presence::SessionId;
+use crate::views::{CallView, ServerMsg};
+
+/// Handles one text frame; returns the reply to send, if any.
+pub async fn request(
+    state: &AppState,
+    who: &std::sync::Arc<Identity>,
+    session: SessionId,
+    text: &str,
+) -> Option<String> {
+    let frame = match protocol::parse(text) {
+        Ok(f) => f,
+        Err(e) => return Some(error_frame(state, e.reference, e.code, &e.message)),
+    };
+    let reference = frame.reference;
+    match dispatch(state, who, session, frame.request, reference).await {
+        Ok(reply) => reply,
+        Err(e) => {
+            e.log_if_internal();
+            let message = e.public_message();
+            Some(error_frame(state, reference, e.code(), &message))
+        }
+    }
+}
+
+pub fn error_frame(state: &AppState, reference: Option<&RawValue>, code: ErrorCode, message: &str) -> String {
+    state.metrics.error(code.as_str());
+    ServerMsg::Error {
+        code: code.as_str(),
+        message,
+        reference,
+    }
+    .to_text()
+}
+
+fn ack(reference: Option<&RawValue>) -> String {
+    ServerMsg::Ack {
+        reference,
+        call: None,
+        token: None,
+        livekit_url: None,
+        glare: None,
+    }
+    .to_text()
+}
+
+fn ack_call(
+    state: &AppState,
+    reference: Option<&RawValue>,
+    call: &CallView,
+    token: Option<&str>,
+    glare: Option<bool>,
+) -> String {
+    ServerMsg::Ack {
+        reference,
+        call: Some(call),
+        token,
+        livekit_url: token.and(state.calls.livekit_url()),
+        glare,
+    }
+    .to_text()
+}
+
+async fn dispatch(
+    state: &AppState,
+    who: &std::sync::Arc<Identity>,
+    session: SessionId,
+    request: Request<'_>,
+    reference: Option<&RawValue>,
+) -> Result<Option<String>, Error> {
+    let calls = &state.calls;
+    let reply = match request {
+        Request::Ping => ServerMsg::Pong { reference }.to_text(),
+        Request::CallStart {
+            callee_id,
+            caller_name,
+            record,
+        } => {
+            let name = caller_name.map(|n| n.into_owned());
+            match calls.start(who, &callee_id, name, record, Some(session)).await? {
+                StartOutcome::Ringing { call, caller_token } => {
+                    ack_call(state, reference, &CallView::from(&call), caller_token.as_deref(), None)
+                }
+                StartOutcome::Busy { call } => ack_call(state, reference, &CallView::from(&call), None, None),
+                StartOutcome::Glare { call, token } => {
+                    ack_call(state, reference, &CallView::from(&call), token.as_deref(), Some(true))
+                }
+            }
+        }
+        Request::CallAccept { call_id } => {
+            let (call, token) = calls.accept(who, Some(session), &call_id).await?;
+            ack_call(state, reference, &CallView::from(&call), token.as_deref(), None)
+        }
+        Request::CallDecline { call_id } => {
+            let call = calls.act(who, Some(session), &call_id, Command::Decline).await?;
+            ack_call(state, reference, &CallView::from(&call), None, None)
+        }
+        Request::CallCancel { call_id } => {
+            let call = calls.act(who, Some(session), &call_id, Command::Cancel).await?;
+            ack_call(state, reference, &CallView::from(&call), None, None)
+        }
+        Request::CallEnd { call_id } => {
+            let call = calls.act(who, Some(session), &call_id, Command::End).await?;
+            ack_call(state, reference, &CallView::from(&call), None, None)
+        }
+        Request::StatusSet { status } => {
+            let change = state.registry.set_availability(who, status);
+            calls.publish_presence(change);
+            ack(reference)
+        }
+        Request::RtcSignal { call_id, data } => {
+            calls.relay(who, &call_id, data).await?;
+            match reference {
+                Some(_) => ack(reference),
+                None => return Ok(None),
+            }
+        }
+        Request::RtcOffer { .. } | Request::RtcAnswer { .. } | Request::RtcCandidate { .. } => {
+            return Err(Error::new(
+                ErrorCode::MediaUnavailable,
+                "rtc.offer/answer/candidate are for the embedded media mode; this server relays rtc.signal",
+            ));
+        }
+    };
+    Ok(Some(reply))
+}

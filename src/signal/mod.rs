@@ -1,0 +1,8 @@
+//! The signaling socket: protocol parsing, the upgrade route, sessions and request handling.
+
+mod handle;
+pub mod protocol;
+pub mod route;
+mod session;
+
+pub use session::{CLOSE_GOING_AWAY, CLOSE_SLOW_CONSUMER, CLOSE_TOO_BIG};

@@ -1,0 +1,51 @@
+//! `GET /api/voip/ws`: authenticate, then upgrade to the signaling socket.
+//!
+//! A bad or missing token is answered with HTTP 401 before any upgrade.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::session;
+use crate::app::AppState;
+use crate::auth::bearer_token;
+use crate::auth::extract::participant;
+use crate::error::{Error, ErrorCode};
+
+#[derive(Deserialize)]
+pub struct WsQuery {
+    access_token: Option<String>,
+}
+
+pub async fn upgrade(
+    State(state): State<AppState>,
+    query: Result<Query<WsQuery>, QueryRejection>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let from_query = query.ok().and_then(|Query(q)| q.access_token);
+    let token = from_query.as_deref().or_else(|| bearer_token(&headers));
+    let who = match participant(&state, token).await {
+        Ok(who) => who,
+        Err(e) => {
+            state.metrics.error(e.code().as_str());
+            return e.into_response();
+        }
+    };
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(_) => return Error::new(ErrorCode::InvalidRequest, "expected a WebSocket upgrade").into_response(),
+    };
+    let limits = &state.settings.socket;
+    ws.max_message_size(limits.max_message_bytes)
+        .max_frame_size(limits.max_message_bytes)
+        .read_buffer_size(limits.read_buffer)
+        // Write each frame out at once; batching is done by the session
+        // (feed several, flush once), so no write buffer is kept per socket.
+        .write_buffer_size(0)
+        .on_upgrade(move |socket| session::run(socket, state, who))
+}

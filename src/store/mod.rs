@@ -1,0 +1,173 @@
+//! The store: every SQL statement of the server, over SQLite or PostgreSQL.
+//!
+//! One enum picks the backend at start-up; the `on_write!` / `on_read!` macros
+//! compile each statement once per backend, so both stay statically typed and
+//! share one SQL text (numbered `$N` placeholders work on both). SQLite gets a
+//! single-connection writer pool (one writer is all SQLite allows, and it
+//! avoids lock-upgrade stalls) and a reader pool; PostgreSQL one pool.
+
+mod calls;
+mod participants;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+pub use calls::CreateOutcome;
+pub use participants::Participant;
+
+use crate::error::Result;
+
+/// How long a request waits for a pooled connection before `unavailable`.
+pub const POOL_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long SQLite waits on a lock held by another process.
+pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Readers in the SQLite reader pool.
+pub const SQLITE_READERS: u32 = 4;
+
+/// How the store is opened.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// `sqlite://file.db`, `sqlite:file.db`, a bare path, or `postgres://…`.
+    pub url: String,
+    /// PostgreSQL pool size.
+    pub max_connections: u32,
+    /// SQLite `synchronous`: `NORMAL` (WAL default: durable across a process
+    /// crash, the last commits may be lost on power loss) or `FULL` (durable
+    /// across power loss, one fsync per commit).
+    pub sqlite_synchronous_full: bool,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite { write: SqlitePool, read: SqlitePool },
+    Postgres(PgPool),
+}
+
+/// The CallLog and participant directory.
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+}
+
+/// Runs `$body` with `$pool` bound to the pool that takes writes.
+macro_rules! on_write {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Sqlite { write: $pool, .. } => $body,
+            $crate::store::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Runs `$body` with `$pool` bound to a pool for reads.
+macro_rules! on_read {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Sqlite { read: $pool, .. } => $body,
+            $crate::store::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use {on_read, on_write};
+
+impl Store {
+    /// Opens (creating the SQLite file if needed) and migrates the store.
+    pub async fn open(opts: &StoreOptions) -> Result<Self> {
+        let url = opts.url.trim();
+        let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let connect = PgConnectOptions::from_str(url).map_err(|e| anyhow::anyhow!("DATABASE_URL: {e}"))?;
+            Self::open_postgres(connect, opts.max_connections).await?
+        } else {
+            Self::open_sqlite(url, opts.sqlite_synchronous_full).await?
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Opens PostgreSQL with explicit options (tests use a schema per run).
+    pub async fn open_postgres(connect: PgConnectOptions, max_connections: u32) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(POOL_ACQUIRE_TIMEOUT)
+            .connect_with(connect)
+            .await?;
+        Ok(Self {
+            backend: Backend::Postgres(pool),
+        })
+    }
+
+    async fn open_sqlite(url: &str, full_sync: bool) -> Result<Self> {
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        let path = path.split('?').next().unwrap_or(path);
+        if path.is_empty() || path == ":memory:" {
+            return Err(anyhow::anyhow!(
+                "DATABASE_URL: SQLite needs a file path (in-memory databases are not supported)"
+            )
+            .into());
+        }
+        let base = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(if full_sync {
+                SqliteSynchronous::Full
+            } else {
+                SqliteSynchronous::Normal
+            })
+            .busy_timeout(SQLITE_BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(POOL_ACQUIRE_TIMEOUT)
+            .connect_with(base.clone())
+            .await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(SQLITE_READERS)
+            .acquire_timeout(POOL_ACQUIRE_TIMEOUT)
+            .connect_with(base.read_only(true))
+            .await?;
+        Ok(Self {
+            backend: Backend::Sqlite { write, read },
+        })
+    }
+
+    /// Applies `migrations/{sqlite,postgres}`.
+    pub async fn migrate(&self) -> Result<()> {
+        match &self.backend {
+            Backend::Sqlite { write, .. } => sqlx::migrate!("./migrations/sqlite").run(write).await?,
+            Backend::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// `sqlite` or `postgres`, for logs and `/readyz`.
+    pub fn backend_name(&self) -> &'static str {
+        match &self.backend {
+            Backend::Sqlite { .. } => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// A round trip to the database, for `/readyz`.
+    pub async fn ping(&self) -> Result<()> {
+        on_read!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Closes every pool (waits for connections in use to be returned).
+    pub async fn close(&self) {
+        match &self.backend {
+            Backend::Sqlite { write, read } => {
+                read.close().await;
+                write.close().await;
+            }
+            Backend::Postgres(pool) => pool.close().await,
+        }
+    }
+}

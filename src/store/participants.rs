@@ -1,0 +1,99 @@
+//! The participant directory table: upserts from token claims and admin provisioning.
+
+use sqlx::FromRow;
+
+use super::{Store, on_read, on_write};
+use crate::call::model::{Millis, ParticipantType};
+use crate::error::{Error, Result};
+
+/// A directory row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Participant {
+    pub tenant_id: String,
+    pub user_id: String,
+    pub kind: ParticipantType,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub role: Option<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+impl Participant {
+    /// "First Last", or whatever part exists, or the email, or the id.
+    pub fn display_name(&self) -> String {
+        match (&self.first_name, &self.last_name) {
+            (Some(f), Some(l)) => format!("{f} {l}"),
+            (Some(f), None) => f.clone(),
+            (None, Some(l)) => l.clone(),
+            (None, None) => self.email.clone().unwrap_or_else(|| self.user_id.clone()),
+        }
+    }
+}
+
+#[derive(FromRow)]
+struct ParticipantRow {
+    tenant_id: String,
+    user_id: String,
+    participant_type: String,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    email: Option<String>,
+    role: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<ParticipantRow> for Participant {
+    type Error = Error;
+
+    fn try_from(r: ParticipantRow) -> Result<Self> {
+        Ok(Self {
+            kind: ParticipantType::parse(&r.participant_type)
+                .ok_or_else(|| Error::Internal(anyhow::anyhow!("corrupt participant type {:?}", r.participant_type)))?,
+            tenant_id: r.tenant_id,
+            user_id: r.user_id,
+            first_name: r.first_name,
+            last_name: r.last_name,
+            email: r.email,
+            role: r.role,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+const UPSERT: &str = "INSERT INTO participants (tenant_id, user_id, participant_type, first_name, last_name, email, \
+     role, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
+     ON CONFLICT (tenant_id, user_id) DO UPDATE SET participant_type = excluded.participant_type, \
+     first_name = excluded.first_name, last_name = excluded.last_name, email = excluded.email, \
+     role = excluded.role, updated_at = excluded.updated_at";
+
+const GET: &str = "SELECT tenant_id, user_id, participant_type, first_name, last_name, email, role, created_at, \
+     updated_at FROM participants WHERE tenant_id = $1 AND user_id = $2";
+
+impl Store {
+    /// Inserts or refreshes a participant; `created_at` survives refreshes.
+    pub async fn upsert_participant(&self, p: &Participant) -> Result<()> {
+        on_write!(self, pool => sqlx::query(UPSERT)
+            .bind(&p.tenant_id)
+            .bind(&p.user_id)
+            .bind(p.kind.as_str())
+            .bind(&p.first_name)
+            .bind(&p.last_name)
+            .bind(&p.email)
+            .bind(&p.role)
+            .bind(p.updated_at)
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
+    pub async fn get_participant(&self, tenant_id: &str, user_id: &str) -> Result<Option<Participant>> {
+        let row: Option<ParticipantRow> =
+            on_read!(self, pool => sqlx::query_as(GET).bind(tenant_id).bind(user_id).fetch_optional(pool).await)?;
+        row.map(Participant::try_from).transpose()
+    }
+}

@@ -1,0 +1,295 @@
+//! JSON shapes of the external contract: REST bodies and server → client socket frames.
+//!
+//! Field names are camelCase, as the seed CRM's clients expect. Timestamps
+//! are ISO-8601 UTC strings with milliseconds (JavaScript's `toISOString`).
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use crate::call::model::{Call, CallStatus, EndReason, Millis, ParticipantType};
+
+/// `2024-05-01T12:00:00.123Z` for a Unix-millisecond instant.
+pub fn iso(ms: Millis) -> String {
+    use time::OffsetDateTime;
+    use time::macros::format_description;
+    let fmt = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&fmt).ok())
+        .unwrap_or_default()
+}
+
+fn iso_opt(ms: Option<Millis>) -> Option<String> {
+    ms.map(iso)
+}
+
+/// A CallLog row as REST and the socket show it (`GET /api/voip/history` items).
+#[derive(Serialize, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct CallView {
+    pub id: String,
+    pub from_user_id: String,
+    pub to_user_id: String,
+    pub from_user_type: ParticipantType,
+    pub to_user_type: ParticipantType,
+    pub room_name: String,
+    pub caller_name: Option<String>,
+    pub started_at: String,
+    pub answered_at: Option<String>,
+    pub ended_at: Option<String>,
+    pub duration: i64,
+    pub status: CallStatus,
+    pub end_reason: Option<EndReason>,
+    pub ended_by: Option<String>,
+    pub recording_url: Option<String>,
+    pub recording_bytes: Option<i64>,
+}
+
+impl From<&Call> for CallView {
+    fn from(c: &Call) -> Self {
+        Self {
+            id: c.id.clone(),
+            from_user_id: c.caller.user_id.clone(),
+            to_user_id: c.callee.user_id.clone(),
+            from_user_type: c.caller.kind,
+            to_user_type: c.callee.kind,
+            room_name: c.room_name.clone(),
+            caller_name: c.caller_name.clone(),
+            started_at: iso(c.started_at),
+            answered_at: iso_opt(c.answered_at),
+            ended_at: iso_opt(c.ended_at),
+            duration: c.duration,
+            status: c.status,
+            end_reason: c.end_reason,
+            ended_by: c.ended_by.clone(),
+            recording_url: None,
+            recording_bytes: None,
+        }
+    }
+}
+
+/// The caller as the callee's ringing screen shows it.
+#[derive(Serialize, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct FromView {
+    pub user_id: String,
+    pub participant_type: ParticipantType,
+    pub name: String,
+}
+
+/// `call.incoming`, and each entry of `welcome.pendingCalls`.
+#[derive(Serialize, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct IncomingView {
+    pub call_id: String,
+    pub room_name: String,
+    pub from: FromView,
+    /// The callee's own media token (LiveKit mode), never the caller's.
+    pub token: Option<String>,
+    pub livekit_url: Option<String>,
+    pub started_at: String,
+    pub ring_deadline: Option<String>,
+}
+
+/// The user a session belongs to, as `welcome` describes it.
+#[derive(Serialize, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct UserView {
+    pub user_id: String,
+    pub tenant_id: String,
+    pub participant_type: ParticipantType,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub role: Option<String>,
+}
+
+/// An agent in `GET /api/voip/agents/available` and in `presence` frames.
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentView {
+    pub supabase_user_id: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub role: Option<String>,
+    pub status: &'static str,
+}
+
+/// One STUN/TURN server for `RTCPeerConnection`'s `iceServers`.
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct IceServerView {
+    pub urls: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+/// Frames the server sends on the socket.
+#[derive(Serialize, Debug)]
+#[serde(tag = "type", rename_all_fields = "camelCase")]
+pub enum ServerMsg<'a> {
+    #[serde(rename = "welcome")]
+    Welcome {
+        session_id: &'a str,
+        user: &'a UserView,
+        media_mode: &'static str,
+        ice_servers: &'a [IceServerView],
+        pending_calls: &'a [IncomingView],
+        active_calls: &'a [CallView],
+        limits: Limits,
+    },
+    #[serde(rename = "call.incoming")]
+    CallIncoming(&'a IncomingView),
+    #[serde(rename = "call.accepted")]
+    CallAccepted {
+        call_id: &'a str,
+        room_name: &'a str,
+        answered_at: Option<String>,
+    },
+    #[serde(rename = "call.answered_elsewhere")]
+    CallAnsweredElsewhere { call_id: &'a str },
+    #[serde(rename = "call.declined")]
+    CallDeclined {
+        call_id: &'a str,
+        reason: Option<EndReason>,
+    },
+    #[serde(rename = "call.cancelled")]
+    CallCancelled {
+        call_id: &'a str,
+        reason: Option<EndReason>,
+    },
+    #[serde(rename = "call.missed")]
+    CallMissed {
+        call_id: &'a str,
+        reason: Option<EndReason>,
+    },
+    #[serde(rename = "call.ended")]
+    CallEnded {
+        call_id: &'a str,
+        status: CallStatus,
+        reason: Option<EndReason>,
+        duration: i64,
+        ended_by: Option<&'a str>,
+    },
+    #[serde(rename = "presence")]
+    Presence(&'a AgentView),
+    #[serde(rename = "rtc.signal")]
+    RtcSignal {
+        call_id: &'a str,
+        from: &'a str,
+        data: &'a RawValue,
+    },
+    #[serde(rename = "rtc.offer")]
+    RtcOffer { call_id: &'a str, sdp: &'a str },
+    #[serde(rename = "rtc.answer")]
+    RtcAnswer { call_id: &'a str, sdp: &'a str },
+    #[serde(rename = "rtc.candidate")]
+    RtcCandidate { call_id: &'a str, candidate: &'a RawValue },
+    #[serde(rename = "error")]
+    Error {
+        code: &'static str,
+        message: &'a str,
+        #[serde(rename = "ref")]
+        reference: Option<&'a RawValue>,
+    },
+    #[serde(rename = "ack")]
+    Ack {
+        #[serde(rename = "ref")]
+        reference: Option<&'a RawValue>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        call: Option<&'a CallView>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        token: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        livekit_url: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        glare: Option<bool>,
+    },
+    #[serde(rename = "pong")]
+    Pong {
+        #[serde(rename = "ref")]
+        reference: Option<&'a RawValue>,
+    },
+}
+
+/// Limits announced in `welcome` so clients can size what they send.
+#[derive(Serialize, Debug, Clone, Copy)]
+#[serde(rename_all = "camelCase")]
+pub struct Limits {
+    pub max_message_bytes: usize,
+    pub ping_interval_secs: u64,
+    pub idle_timeout_secs: u64,
+    pub ring_timeout_secs: u64,
+}
+
+impl ServerMsg<'_> {
+    /// Serializes once; the text is then shared by every recipient.
+    pub fn to_text(&self) -> String {
+        // Serializing these types cannot fail: no maps with non-string keys,
+        // no failing Serialize impls.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_matches_javascript() {
+        assert_eq!(iso(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso(1_714_564_800_123), "2024-05-01T12:00:00.123Z");
+        assert_eq!(iso(1_700_000_000_000), "2023-11-14T22:13:20.000Z");
+    }
+
+    #[test]
+    fn frames_have_type_and_camel_case() {
+        let m = ServerMsg::CallEnded {
+            call_id: "c1",
+            status: CallStatus::Completed,
+            reason: Some(EndReason::Hangup),
+            duration: 12,
+            ended_by: Some("u1"),
+        };
+        let v: serde_json::Value = serde_json::from_str(&m.to_text()).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"type":"call.ended","callId":"c1","status":"COMPLETED","reason":"hangup","duration":12,"endedBy":"u1"})
+        );
+        let r = RawValue::from_string("\"r1\"".into()).unwrap();
+        let e = ServerMsg::Error {
+            code: "call_not_found",
+            message: "no",
+            reference: Some(&r),
+        };
+        assert_eq!(
+            e.to_text(),
+            r#"{"type":"error","code":"call_not_found","message":"no","ref":"r1"}"#
+        );
+        let ack = ServerMsg::Ack {
+            reference: None,
+            call: None,
+            token: None,
+            livekit_url: None,
+            glare: None,
+        };
+        assert_eq!(ack.to_text(), r#"{"type":"ack","ref":null}"#);
+    }
+
+    #[test]
+    fn relayed_data_is_embedded_verbatim() {
+        let data = RawValue::from_string(r#"{"sdp":"v=0\r\n","n":[1]}"#.into()).unwrap();
+        let m = ServerMsg::RtcSignal {
+            call_id: "c",
+            from: "u",
+            data: &data,
+        };
+        assert_eq!(
+            m.to_text(),
+            r#"{"type":"rtc.signal","callId":"c","from":"u","data":{"sdp":"v=0\r\n","n":[1]}}"#
+        );
+    }
+}

@@ -1,0 +1,10 @@
+//! Integration tests: the real server on 127.0.0.1:0, driven over HTTP and WebSocket, on SQLite and PostgreSQL.
+
+mod helpers;
+
+mod calls;
+mod livekit;
+mod rest;
+mod restart;
+mod security;
+mod socket;
