@@ -41,6 +41,8 @@ pub struct Metrics {
     pub frames_in: Counter<u64, AtomicU64>,
     /// `rtc.signal` frames relayed.
     pub relayed: Counter<u64, AtomicU64>,
+    /// Resident memory of the process (set at scrape time from /proc/self/statm).
+    pub resident_bytes: Gauge<i64, std::sync::atomic::AtomicI64>,
 }
 
 impl Default for Metrics {
@@ -60,6 +62,7 @@ impl Metrics {
         let errors = Family::default();
         let frames_in = Counter::default();
         let relayed = Counter::default();
+        let resident_bytes = Gauge::default();
         registry.register("sockets", "Signaling sockets open on this node", sockets.clone());
         registry.register("calls", "Calls that reached each status", calls.clone());
         registry.register("calls_open", "Calls ringing or active now", calls_open.clone());
@@ -71,6 +74,11 @@ impl Metrics {
         registry.register("errors", "Errors returned to clients, by code", errors.clone());
         registry.register("frames_in", "Socket frames received", frames_in.clone());
         registry.register("relayed", "rtc.signal frames relayed", relayed.clone());
+        registry.register(
+            "process_resident_bytes",
+            "Resident memory of the server process",
+            resident_bytes.clone(),
+        );
         Self {
             registry,
             sockets,
@@ -80,6 +88,7 @@ impl Metrics {
             errors,
             frames_in,
             relayed,
+            resident_bytes,
         }
     }
 
@@ -95,11 +104,21 @@ impl Metrics {
         self.errors.get_or_create(&CodeLabel { code }).inc();
     }
 
-    /// The text exposition format.
+    /// The text exposition format (refreshes the process gauges first).
     pub fn render(&self) -> String {
+        if let Some(rss) = resident_bytes() {
+            self.resident_bytes.set(rss as i64);
+        }
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
         out
     }
+}
+
+/// Resident set size of this process, from /proc/self/statm (Linux only).
+pub fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
 }

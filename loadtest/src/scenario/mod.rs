@@ -1,0 +1,66 @@
+//! The scenarios, and the small socket and HTTP helpers they share.
+
+pub mod calls;
+pub mod connections;
+pub mod relay;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::net::Ws;
+
+/// Longest wait for one expected frame during set-up.
+pub const SETUP_WAIT: Duration = Duration::from_secs(30);
+
+/// Reads frames until one of `ty` arrives; returns it.
+pub async fn wait_for_type(ws: &mut Ws, ty: &str) -> anyhow::Result<Value> {
+    let deadline = tokio::time::Instant::now() + SETUP_WAIT;
+    loop {
+        let msg = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .map_err(|_| anyhow::anyhow!("timed out waiting for {ty}"))?;
+        match msg {
+            Some(Ok(Message::Text(t))) => {
+                let v: Value = serde_json::from_str(&t)?;
+                if v["type"] == ty {
+                    return Ok(v);
+                }
+                if v["type"] == "error" || v["type"] == "ERROR" || v["type"] == "ID-TAKEN" {
+                    anyhow::bail!("server error while waiting for {ty}: {v}");
+                }
+            }
+            Some(Ok(Message::Close(f))) => anyhow::bail!("closed while waiting for {ty}: {f:?}"),
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(e.into()),
+            None => anyhow::bail!("closed while waiting for {ty}"),
+        }
+    }
+}
+
+/// `GET path` over plain HTTP/1.0; the body.
+pub async fn http_get(server: SocketAddr, path: &str) -> anyhow::Result<String> {
+    let mut s = tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(server)).await??;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {server}\r\n\r\n").as_bytes())
+        .await?;
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf)).await??;
+    let text = String::from_utf8_lossy(&buf);
+    Ok(text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default())
+}
+
+/// One unlabelled sample of the server's /metrics, if it answers.
+pub async fn metric(server: SocketAddr, name: &str) -> Option<f64> {
+    let body = http_get(server, "/metrics").await.ok()?;
+    body.lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}

@@ -1,0 +1,331 @@
+//! `relay`: pairs exchange relayed messages through the server; each is echoed back for a round trip.
+//!
+//! Peer A of each pair sends `{"s": seq, "t": ns, "p": pad}`; peer B echoes
+//! the same data back. Against switchboard the pair is an ACTIVE call and the
+//! frames are `rtc.signal`; against PeerJS they are OFFER (A→B) and ANSWER
+//! (B→A). Every frame a peer receives inside the measurement window counts as
+//! one relayed message.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::json;
+use serde_json::value::RawValue;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::wait_for_type;
+use crate::auth::Minter;
+use crate::cli::{Common, RelayArgs, Target};
+use crate::net::{Dialer, Ws};
+use crate::procinfo;
+use crate::progress;
+use crate::report::{Report, Series};
+use crate::stats::{Errors, Recorder};
+
+/// PeerJS drops clients that send no HEARTBEAT; its own client sends one every 5 s.
+pub const PEERJS_HEARTBEAT: Duration = Duration::from_secs(5);
+
+struct Shared {
+    start: Instant,
+    rtt: Recorder,
+    relayed: AtomicU64,
+    measuring: AtomicBool,
+    stop: AtomicBool,
+    errors: Errors,
+    pad: String,
+}
+
+/// How one side addresses the other.
+#[derive(Clone)]
+enum Route {
+    /// switchboard: the call both are in.
+    Call(String),
+    /// PeerJS: the other peer's id.
+    Peer(String),
+}
+
+impl Route {
+    fn frame(&self, first: bool, data: &str) -> String {
+        match self {
+            Route::Call(id) => format!(r#"{{"type":"rtc.signal","callId":"{id}","data":{data}}}"#),
+            Route::Peer(dst) => {
+                let ty = if first { "OFFER" } else { "ANSWER" };
+                format!(r#"{{"type":"{ty}","dst":"{dst}","payload":{data}}}"#)
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Incoming<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    payload: Option<&'a RawValue>,
+    #[serde(default)]
+    code: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct Stamp {
+    t: u64,
+}
+
+pub async fn run(common: &Common, args: &RelayArgs) -> anyhow::Result<Report> {
+    let dialer = Dialer::new(&common.url, common.sources())?;
+    let n = args.pairs.max(1);
+    let pb = progress::bar(n as u64, common.quiet, "pairing");
+    let mut pairs = Vec::with_capacity(n);
+    for i in 0..n {
+        let pair = match args.target {
+            Target::Switchboard => switchboard_pair(&dialer, common, args, i).await?,
+            Target::Peerjs => peerjs_pair(&dialer, args, i).await?,
+        };
+        pairs.push(pair);
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+
+    let start = Instant::now();
+    let shared = Arc::new(Shared {
+        start,
+        rtt: Recorder::new(start),
+        relayed: AtomicU64::new(0),
+        measuring: AtomicBool::new(false),
+        stop: AtomicBool::new(false),
+        errors: Errors::default(),
+        pad: "x".repeat(args.payload),
+    });
+    let mut tasks = Vec::with_capacity(2 * n);
+    for (a, b, to_b, to_a) in pairs {
+        tasks.push(tokio::spawn(sender(
+            a,
+            to_b,
+            shared.clone(),
+            args.rate_per_pair,
+            args.window.max(1),
+        )));
+        tasks.push(tokio::spawn(echoer(b, to_a, shared.clone())));
+    }
+    tokio::time::sleep(Duration::from_secs(args.warmup)).await;
+    let cpu0 = common.server_pid.and_then(procinfo::cpu_seconds);
+    let relayed0 = shared.relayed.load(Ordering::Relaxed);
+    shared.measuring.store(true, Ordering::Release);
+    let t0 = Instant::now();
+    let pb = progress::bar(args.duration, common.quiet, "relaying");
+    for _ in 0..args.duration {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        pb.inc(1);
+        pb.set_message(format!(
+            "{:.0} msg/s",
+            (shared.relayed.load(Ordering::Relaxed) - relayed0) as f64 / t0.elapsed().as_secs_f64()
+        ));
+    }
+    shared.measuring.store(false, Ordering::Release);
+    let secs = t0.elapsed().as_secs_f64();
+    let relayed = shared.relayed.load(Ordering::Relaxed) - relayed0;
+    let cpu1 = common.server_pid.and_then(procinfo::cpu_seconds);
+    let rss = common.server_pid.and_then(procinfo::rss_bytes);
+    shared.stop.store(true, Ordering::Release);
+    for t in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+    }
+    pb.finish_and_clear();
+
+    let mut report = Report::new(
+        "relay",
+        common.label.clone(),
+        json!({"target": format!("{:?}", args.target).to_lowercase(), "pairs": n, "ratePerPair": args.rate_per_pair,
+               "window": args.window, "payload": args.payload, "duration": args.duration, "url": common.url}),
+    );
+    report.figure("connected_peers", 2 * n as u64);
+    report.figure("messages_relayed", relayed);
+    report.figure("messages_per_sec", (relayed as f64 / secs).round());
+    if let (Some(a), Some(b)) = (cpu0, cpu1) {
+        report.figure("server_cpu_seconds", ((b - a) * 100.0).round() / 100.0);
+        if relayed > 0 {
+            report.figure(
+                "server_cpu_us_per_message",
+                ((b - a) * 1e6 / relayed as f64 * 100.0).round() / 100.0,
+            );
+        }
+    }
+    if let Some(rss) = rss {
+        report.figure("server_rss_mib", (rss as f64 / 1048576.0 * 10.0).round() / 10.0);
+        report.figure(
+            "server_rss_per_peer_kib",
+            (rss as f64 / 1024.0 / (2 * n) as f64 * 10.0).round() / 10.0,
+        );
+    }
+    report.latencies.push(Series::of("round trip", &shared.rtt));
+    report.errors = shared.errors.snapshot();
+    Ok(report)
+}
+
+type Pair = (Ws, Ws, Route, Route);
+
+async fn switchboard_pair(dialer: &Dialer, common: &Common, args: &RelayArgs, i: usize) -> anyhow::Result<Pair> {
+    let minter = Minter::new(&common.secret, &common.audience);
+    let tenant = format!("relay-{}", i % args.tenants.max(1));
+    let (ca, ag) = (format!("rc-{i}"), format!("ra-{i}"));
+    let mut agent = dialer
+        .websocket(&format!(
+            "/api/voip/ws?access_token={}",
+            minter.token(&tenant, &ag, true)?
+        ))
+        .await?;
+    wait_for_type(&mut agent, "welcome").await?;
+    let mut cust = dialer
+        .websocket(&format!(
+            "/api/voip/ws?access_token={}",
+            minter.token(&tenant, &ca, false)?
+        ))
+        .await?;
+    wait_for_type(&mut cust, "welcome").await?;
+    cust.send(Message::Text(
+        json!({"type": "call.start", "calleeId": ag, "ref": "s"})
+            .to_string()
+            .into(),
+    ))
+    .await?;
+    let ack = wait_for_type(&mut cust, "ack").await?;
+    let id = ack["call"]["id"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("call.start failed: {ack}"))?
+        .to_owned();
+    wait_for_type(&mut agent, "call.incoming").await?;
+    agent
+        .send(Message::Text(
+            json!({"type": "call.accept", "callId": id, "ref": "a"})
+                .to_string()
+                .into(),
+        ))
+        .await?;
+    wait_for_type(&mut agent, "ack").await?;
+    wait_for_type(&mut cust, "call.accepted").await?;
+    Ok((cust, agent, Route::Call(id.clone()), Route::Call(id)))
+}
+
+async fn peerjs_pair(dialer: &Dialer, args: &RelayArgs, i: usize) -> anyhow::Result<Pair> {
+    let base = if args.peerjs_path.ends_with('/') {
+        args.peerjs_path.clone()
+    } else {
+        format!("{}/", args.peerjs_path)
+    };
+    let (a, b) = (format!("pa{i}"), format!("pb{i}"));
+    let mut wa = dialer
+        .websocket(&format!("{base}peerjs?key=peerjs&id={a}&token=t{i}"))
+        .await?;
+    wait_for_type(&mut wa, "OPEN").await?;
+    let mut wb = dialer
+        .websocket(&format!("{base}peerjs?key=peerjs&id={b}&token=t{i}"))
+        .await?;
+    wait_for_type(&mut wb, "OPEN").await?;
+    Ok((wa, wb, Route::Peer(b), Route::Peer(a)))
+}
+
+fn body<'a>(m: &Incoming<'a>) -> Option<&'a RawValue> {
+    m.data.or(m.payload)
+}
+
+async fn sender(mut ws: Ws, to: Route, s: Arc<Shared>, rate: f64, window: usize) {
+    let heartbeat = matches!(to, Route::Peer(_));
+    let mut hb = tokio::time::interval(PEERJS_HEARTBEAT);
+    let mut seq = 0u64;
+    let next_frame = |seq: &mut u64| {
+        *seq += 1;
+        let data = format!(
+            r#"{{"s":{},"t":{},"p":"{}"}}"#,
+            seq,
+            s.start.elapsed().as_nanos() as u64,
+            s.pad
+        );
+        to.frame(true, &data)
+    };
+    let open_loop = rate > 0.0;
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(if open_loop { 1.0 / rate } else { 3600.0 }));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    if !open_loop {
+        for _ in 0..window {
+            if ws.send(Message::Text(next_frame(&mut seq).into())).await.is_err() {
+                s.errors.add("socket_closed");
+                return;
+            }
+        }
+    }
+    while !s.stop.load(Ordering::Acquire) {
+        tokio::select! {
+            _ = tick.tick(), if open_loop => {
+                if ws.send(Message::Text(next_frame(&mut seq).into())).await.is_err() {
+                    s.errors.add("socket_closed");
+                    return;
+                }
+            }
+            _ = hb.tick(), if heartbeat => {
+                let _ = ws.send(Message::Text(r#"{"type":"HEARTBEAT"}"#.into())).await;
+            }
+            m = ws.next() => {
+                let Some(Ok(Message::Text(text))) = m else {
+                    if matches!(m, Some(Ok(_))) { continue; }
+                    if !s.stop.load(Ordering::Acquire) { s.errors.add("socket_closed"); }
+                    return;
+                };
+                let Ok(msg) = serde_json::from_str::<Incoming<'_>>(&text) else { continue };
+                if msg.kind == "error" {
+                    s.errors.add(msg.code.unwrap_or("error"));
+                    continue;
+                }
+                let Some(Ok(stamp)) = body(&msg).map(|b| serde_json::from_str::<Stamp>(b.get())) else { continue };
+                if s.measuring.load(Ordering::Relaxed) {
+                    s.relayed.fetch_add(1, Ordering::Relaxed);
+                    let now = s.start.elapsed().as_nanos() as u64;
+                    s.rtt.record(Duration::from_nanos(now.saturating_sub(stamp.t)));
+                }
+                if !open_loop && ws.send(Message::Text(next_frame(&mut seq).into())).await.is_err() {
+                    s.errors.add("socket_closed");
+                    return;
+                }
+            }
+        }
+    }
+    let _ = ws.close(None).await;
+}
+
+async fn echoer(mut ws: Ws, to: Route, s: Arc<Shared>) {
+    let heartbeat = matches!(to, Route::Peer(_));
+    let mut hb = tokio::time::interval(PEERJS_HEARTBEAT);
+    while !s.stop.load(Ordering::Acquire) {
+        tokio::select! {
+            _ = hb.tick(), if heartbeat => {
+                let _ = ws.send(Message::Text(r#"{"type":"HEARTBEAT"}"#.into())).await;
+            }
+            m = tokio::time::timeout(Duration::from_millis(500), ws.next()) => {
+                let m = match m { Ok(m) => m, Err(_) => continue };
+                let Some(Ok(Message::Text(text))) = m else {
+                    if matches!(m, Some(Ok(_))) { continue; }
+                    if !s.stop.load(Ordering::Acquire) { s.errors.add("socket_closed"); }
+                    return;
+                };
+                let Ok(msg) = serde_json::from_str::<Incoming<'_>>(&text) else { continue };
+                if msg.kind == "error" {
+                    s.errors.add(msg.code.unwrap_or("error"));
+                    continue;
+                }
+                let Some(data) = body(&msg) else { continue };
+                if s.measuring.load(Ordering::Relaxed) {
+                    s.relayed.fetch_add(1, Ordering::Relaxed);
+                }
+                if ws.send(Message::Text(to.frame(false, data.get()).into())).await.is_err() {
+                    s.errors.add("socket_closed");
+                    return;
+                }
+            }
+        }
+    }
+    let _ = ws.close(None).await;
+}
