@@ -95,6 +95,7 @@ impl Application {
                 media_mode: settings.media_mode,
                 call_rate_per_minute: settings.call_rate_per_minute,
                 call_rate_burst: settings.call_rate_burst,
+                presence_batch_window: settings.presence_batch_window,
             },
         );
         let seed = uuid::Uuid::new_v4().as_u64_pair().0 >> 12;

@@ -11,6 +11,7 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 
 use crate::media::MediaMode;
+use crate::presence::PRESENCE_BATCH_WINDOW;
 use crate::store::StoreOptions;
 
 /// The secret `--dev` signs and accepts tokens with. Never use it in production:
@@ -26,7 +27,11 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Frames waiting to be written to one socket; a client that lets it fill is disconnected.
 pub const OUTBOUND_QUEUE: usize = 256;
 /// tungstenite's read buffer per socket (its default, 128 KiB, costs 1.3 GB per 10k sockets).
-pub const WS_READ_BUFFER: usize = 4 * 1024;
+pub const WS_READ_BUFFER: usize = 2 * 1024;
+/// Frames are gathered up to this many bytes before a write (a flush always
+/// writes): a batch of queued frames costs one syscall instead of one each.
+/// The buffer grows only as far as a burst needs.
+pub const WS_WRITE_BUFFER: usize = 16 * 1024;
 /// How often the sweeper looks for calls whose deadline passed.
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 /// Largest REST request body.
@@ -56,8 +61,9 @@ pub struct Config {
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
     pub database_max_connections: u32,
 
-    /// SQLite durability (`synchronous` pragma, WAL journal).
-    #[arg(long, env = "SQLITE_SYNCHRONOUS", value_enum, default_value_t = SqliteSync::Normal)]
+    /// SQLite durability (`synchronous` pragma, WAL journal). `full` costs one
+    /// fsync per group commit, not per write.
+    #[arg(long, env = "SQLITE_SYNCHRONOUS", value_enum, default_value_t = SqliteSync::Full)]
     pub sqlite_synchronous: SqliteSync,
 
     /// HS256 secret of the Supabase project (Settings → API → JWT secret).
@@ -112,6 +118,26 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS", default_value_t = 200_000)]
     pub max_connections: usize,
 
+    /// Bytes of tungstenite's read buffer per socket (memory per idle socket vs reads per syscall).
+    #[arg(long, env = "SWITCHBOARD_WS_READ_BUFFER", default_value_t = WS_READ_BUFFER)]
+    pub ws_read_buffer: usize,
+
+    /// Bytes gathered before a socket write (a flush always writes).
+    #[arg(long, env = "SWITCHBOARD_WS_WRITE_BUFFER", default_value_t = WS_WRITE_BUFFER)]
+    pub ws_write_buffer: usize,
+
+    /// Frames queued per socket before the client is dropped as a slow consumer.
+    #[arg(long, env = "SWITCHBOARD_OUTBOUND_QUEUE", default_value_t = OUTBOUND_QUEUE)]
+    pub outbound_queue: usize,
+
+    /// Milliseconds an agent's presence changes are gathered per tenant before they are sent (0: at once).
+    #[arg(long, env = "PRESENCE_BATCH_MS", default_value_t = PRESENCE_BATCH_WINDOW.as_millis() as u64)]
+    pub presence_batch_ms: u64,
+
+    /// Async worker threads (default: one per CPU).
+    #[arg(long, env = "SWITCHBOARD_WORKER_THREADS")]
+    pub worker_threads: Option<usize>,
+
     /// This node's name: calls it created are swept when it restarts.
     #[arg(long, env = "SWITCHBOARD_NODE_ID", default_value = "local")]
     pub node_id: String,
@@ -142,6 +168,7 @@ pub struct SocketSettings {
     pub idle_timeout: Duration,
     pub outbound_queue: usize,
     pub read_buffer: usize,
+    pub write_buffer: usize,
 }
 
 impl Default for SocketSettings {
@@ -152,6 +179,7 @@ impl Default for SocketSettings {
             idle_timeout: IDLE_TIMEOUT,
             outbound_queue: OUTBOUND_QUEUE,
             read_buffer: WS_READ_BUFFER,
+            write_buffer: WS_WRITE_BUFFER,
         }
     }
 }
@@ -174,6 +202,7 @@ pub struct Settings {
     pub node_id: String,
     pub web_dir: Option<PathBuf>,
     pub sweep_interval: Duration,
+    pub presence_batch_window: Duration,
     pub socket: SocketSettings,
 }
 
@@ -239,7 +268,13 @@ impl Settings {
             node_id: c.node_id,
             web_dir: Some(c.web_dir),
             sweep_interval: SWEEP_INTERVAL,
-            socket: SocketSettings::default(),
+            presence_batch_window: Duration::from_millis(c.presence_batch_ms.min(5_000)),
+            socket: SocketSettings {
+                read_buffer: c.ws_read_buffer.clamp(256, 1 << 20),
+                write_buffer: c.ws_write_buffer.min(1 << 20),
+                outbound_queue: c.outbound_queue.clamp(8, 1 << 16),
+                ..SocketSettings::default()
+            },
         })
     }
 }

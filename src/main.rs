@@ -5,12 +5,31 @@ use switchboard::config::DEV_JWT_SECRET;
 use switchboard::{Application, Config, Settings};
 use tracing_subscriber::EnvFilter;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+/// mimalloc: less fragmentation than glibc's malloc with many long-lived small
+/// allocations interleaved with short-lived buffers (measured: docs/BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
-    let settings = match Settings::from_config(Config::parse()) {
+    let config = Config::parse();
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = config.worker_threads {
+        runtime.worker_threads(n.max(1));
+    }
+    match runtime.enable_all().build() {
+        Ok(rt) => rt.block_on(serve(config)),
+        Err(e) => {
+            eprintln!("switchboard: cannot start the async runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> std::process::ExitCode {
+    let settings = match Settings::from_config(config) {
         Ok(s) => s,
         Err(why) => {
             eprintln!("switchboard: refusing to start: {why}");

@@ -65,9 +65,20 @@ pub struct Common {
     /// Hide the progress bar.
     #[arg(long, global = true)]
     pub quiet: bool,
+
+    /// Prefix of every user id this run creates (default: random), so runs never collide.
+    #[arg(long, global = true)]
+    pub run_id: Option<String>,
 }
 
 impl Common {
+    /// This run's user-id prefix.
+    pub fn run_prefix(&self) -> String {
+        self.run_id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..6].to_owned())
+    }
+
     /// The source addresses to rotate through (empty: let the kernel pick).
     pub fn sources(&self) -> Vec<Ipv4Addr> {
         (0..self.source_ips).map(|i| Ipv4Addr::new(127, 0, 0, 2 + i)).collect()

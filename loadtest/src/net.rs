@@ -12,6 +12,8 @@ pub type Ws = WebSocketStream<TcpStream>;
 
 /// Client read buffer: small, so the generator itself can hold 100k sockets.
 pub const CLIENT_READ_BUFFER: usize = 4 * 1024;
+/// Client write buffer: frames fed before a flush go out in one syscall.
+pub const CLIENT_WRITE_BUFFER: usize = 16 * 1024;
 
 /// Where the server is and which local addresses to connect from.
 pub struct Dialer {
@@ -57,7 +59,7 @@ impl Dialer {
         let url = format!("ws://{}{}", self.host, path_and_query);
         let config = WebSocketConfig::default()
             .read_buffer_size(CLIENT_READ_BUFFER)
-            .write_buffer_size(0);
+            .write_buffer_size(CLIENT_WRITE_BUFFER);
         let (ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config)).await?;
         Ok(ws)
     }

@@ -55,6 +55,7 @@ async fn switchboard() -> Server {
         node_id: "lt".into(),
         web_dir: None,
         sweep_interval: Duration::from_millis(200),
+        presence_batch_window: switchboard::presence::PRESENCE_BATCH_WINDOW,
         socket: SocketSettings::default(),
     };
     let app = Application::build(settings).await.unwrap();
@@ -79,6 +80,7 @@ fn common(url: &str, out: &std::path::Path) -> Common {
         label: Some("tiny".into()),
         threads: 2,
         quiet: true,
+        run_id: None,
     }
 }
 

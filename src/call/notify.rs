@@ -4,7 +4,7 @@ use axum::extract::ws::Utf8Bytes;
 
 use super::machine::NoticeKind;
 use super::model::Call;
-use crate::views::{AgentView, FromView, IncomingView, ServerMsg, iso};
+use crate::views::{FromView, IncomingView, ServerMsg, iso};
 
 /// `call.incoming` for the callee (token is the callee's own, or `None`).
 pub fn incoming(call: &Call, token: Option<String>, livekit_url: Option<String>) -> IncomingView {
@@ -25,10 +25,6 @@ pub fn incoming(call: &Call, token: Option<String>, livekit_url: Option<String>)
 
 pub fn incoming_frame(view: &IncomingView) -> Utf8Bytes {
     ServerMsg::CallIncoming(view).to_text().into()
-}
-
-pub fn presence_frame(agent: &AgentView) -> Utf8Bytes {
-    ServerMsg::Presence(agent).to_text().into()
 }
 
 /// The frame for a notice about `call`.

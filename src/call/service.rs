@@ -22,7 +22,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::media::MediaMode;
 use crate::media::livekit::LiveKitTokens;
 use crate::metrics::Metrics;
-use crate::presence::{PresenceChange, Registry, SessionId};
+use crate::presence::{PresenceChange, PresenceFanout, Registry, SessionId};
 use crate::store::{CreateOutcome, Store};
 
 /// Attempts of one transition before giving up with `conflict`.
@@ -37,6 +37,8 @@ pub struct CallSettings {
     pub media_mode: MediaMode,
     pub call_rate_per_minute: u32,
     pub call_rate_burst: u32,
+    /// How long presence changes are gathered per tenant (0: send at once).
+    pub presence_batch_window: Duration,
 }
 
 /// What a start request led to.
@@ -56,6 +58,8 @@ pub struct CallService {
     pub(super) directory: Arc<Directory>,
     pub(super) registry: Arc<Registry>,
     pub(super) bus: Arc<dyn Bus>,
+    /// Presence changes go out per tenant in short batches.
+    pub(super) presence: Arc<PresenceFanout>,
     pub(super) livekit: Option<LiveKitTokens>,
     pub(super) metrics: Arc<Metrics>,
     pub(super) settings: CallSettings,
@@ -63,6 +67,10 @@ pub struct CallService {
     pub(super) timers: Timers,
     /// Participants and sessions of open calls, for relaying without a query.
     pub(super) routes: Routes,
+    /// Open calls as this node last wrote or read them: a transition starts
+    /// from here instead of a read. The conditional update still decides; a
+    /// stale copy only costs a retry from the store.
+    pub(super) open: dashmap::DashMap<String, Call>,
     limiter: StartLimiter,
 }
 
@@ -102,6 +110,7 @@ impl CallService {
         settings: CallSettings,
     ) -> Arc<Self> {
         Arc::new(Self {
+            presence: PresenceFanout::new(bus.clone(), settings.presence_batch_window),
             limiter: StartLimiter::new(settings.call_rate_per_minute, settings.call_rate_burst),
             store,
             directory,
@@ -112,6 +121,7 @@ impl CallService {
             settings,
             timers: Timers::default(),
             routes: Routes::default(),
+            open: dashmap::DashMap::new(),
         })
     }
 
@@ -155,17 +165,26 @@ impl CallService {
         if callee_id == &*caller.user_id {
             return Err(machine_error(MachineError::SelfCall));
         }
-        let callee = self
-            .directory
-            .lookup(&caller.tenant_id, callee_id)
-            .await?
-            .ok_or_else(|| Error::new(ErrorCode::ParticipantNotFound, "no such participant"))?;
-        let callee_name = callee.display_name();
-        let from = party_of(caller);
-        let to = Party {
-            user_id: callee.user_id,
-            kind: callee.kind,
+        // A connected callee is known from their live token; otherwise ask the directory.
+        let (to, callee_name) = match self.registry.identity(&caller.tenant_id, callee_id) {
+            Some(id) => (party_of(&id), id.display_name()),
+            None => {
+                let p = self
+                    .directory
+                    .lookup(&caller.tenant_id, callee_id)
+                    .await?
+                    .ok_or_else(|| Error::new(ErrorCode::ParticipantNotFound, "no such participant"))?;
+                let name = p.display_name();
+                (
+                    Party {
+                        user_id: p.user_id,
+                        kind: p.kind,
+                    },
+                    name,
+                )
+            }
         };
+        let from = party_of(caller);
         machine::check_start(&from, &to).map_err(machine_error)?;
         if record == Some(true) && self.settings.media_mode != MediaMode::Embedded {
             return Err(Error::new(
@@ -173,19 +192,9 @@ impl CallService {
                 "recording needs the embedded media mode",
             ));
         }
-        // Two rounds: a concurrent start by the callee (glare) can take the
-        // caller's line between the check and the insert.
+        // The insert itself detects busy lines. Two rounds: a line seen taken
+        // may be released before the second look.
         for _ in 0..2 {
-            if let Some(open) = self.store.open_call_of(&caller.tenant_id, &caller.user_id).await? {
-                if open.status == CallStatus::Ringing
-                    && open.caller.user_id == to.user_id
-                    && open.callee.user_id == from.user_id
-                {
-                    let (call, token) = self.accept(caller, session, &open.id).await?;
-                    return Ok(StartOutcome::Glare { call, token });
-                }
-                return Err(Error::new(ErrorCode::CallerBusy, "you are already in a call"));
-            }
             let now = now_ms();
             let new = NewCall {
                 id: uuid::Uuid::now_v7().to_string(),
@@ -205,12 +214,26 @@ impl CallService {
                     self.metrics.call_setup_seconds.observe(t0.elapsed().as_secs_f64());
                     return Ok(StartOutcome::Ringing { call, caller_token });
                 }
-                CreateOutcome::CallerBusy => continue,
                 CreateOutcome::CalleeBusy => {
                     let call = machine::busy(new, now);
                     self.store.insert_final_call(&call).await?;
                     self.metrics.call_reached(CallStatus::Busy);
                     return Ok(StartOutcome::Busy { call });
+                }
+                CreateOutcome::CallerBusy => {
+                    // Glare: the line is held by the callee's call to us, still ringing.
+                    match self.store.open_call_of(&caller.tenant_id, &caller.user_id).await? {
+                        Some(open)
+                            if open.status == CallStatus::Ringing
+                                && open.caller.user_id == to.user_id
+                                && open.callee.user_id == from.user_id =>
+                        {
+                            let (call, token) = self.accept(caller, session, &open.id).await?;
+                            return Ok(StartOutcome::Glare { call, token });
+                        }
+                        Some(_) => return Err(Error::new(ErrorCode::CallerBusy, "you are already in a call")),
+                        None => continue,
+                    }
                 }
             }
         }
@@ -221,6 +244,7 @@ impl CallService {
     fn on_created(self: &Arc<Self>, call: &Call, callee_name: &str) -> Result<()> {
         self.metrics.call_reached(CallStatus::Ringing);
         self.routes.upsert(call);
+        self.open.insert(call.id.clone(), call.clone());
         if let Some(deadline) = call.ring_deadline {
             self.timers.schedule(self, &call.id, deadline, Command::RingTimeout);
         }
@@ -289,18 +313,39 @@ impl CallService {
         actor: Actor<'_>,
         cmd: Command,
     ) -> Result<Transition> {
+        let mut use_cache = true;
         for _ in 0..MAX_TRANSITION_ATTEMPTS {
-            let call = self
-                .store
-                .get_call(call_id)
-                .await?
-                .filter(|c| tenant.is_none_or(|t| c.tenant_id == t))
-                .ok_or_else(|| Error::new(ErrorCode::CallNotFound, "no such call"))?;
-            let t = machine::apply(&call, actor, cmd, now_ms()).map_err(machine_error)?;
+            let cached = if use_cache {
+                self.open.get(call_id).map(|c| c.value().clone())
+            } else {
+                None
+            };
+            let fresh = cached.is_none();
+            let call = match cached {
+                Some(c) => c,
+                None => self
+                    .store
+                    .get_call(call_id)
+                    .await?
+                    .ok_or_else(|| Error::new(ErrorCode::CallNotFound, "no such call"))?,
+            };
+            if tenant.is_some_and(|t| call.tenant_id != t) {
+                return Err(Error::new(ErrorCode::CallNotFound, "no such call"));
+            }
+            let t = match machine::apply(&call, actor, cmd, now_ms()) {
+                Ok(t) => t,
+                // A refusal based on a cached copy is confirmed against the store.
+                Err(_) if !fresh => {
+                    use_cache = false;
+                    continue;
+                }
+                Err(e) => return Err(machine_error(e)),
+            };
             if self.store.update_call(&t.call).await? {
                 self.perform(&t, call.status);
                 return Ok(t);
             }
+            use_cache = false;
         }
         Err(Error::new(ErrorCode::Conflict, "the call changed too often; retry"))
     }
@@ -333,8 +378,11 @@ impl CallService {
                 }
             }
         }
-        if !call.status.is_final() {
+        if call.status.is_final() {
+            self.open.remove(&call.id);
+        } else {
             self.routes.upsert(call);
+            self.open.insert(call.id.clone(), call.clone());
         }
         if call.status != prev {
             self.metrics.call_reached(call.status);
@@ -358,14 +406,8 @@ impl CallService {
         });
     }
 
-    /// Broadcasts an agent's visible status change to its tenant.
+    /// Broadcasts an agent's visible status change to its tenant (batched per tenant).
     pub fn publish_presence(&self, change: Option<PresenceChange>) {
-        if let Some(c) = change {
-            self.bus.publish(Envelope {
-                frame: notify::presence_frame(&c.agent),
-                tenant_id: c.tenant_id,
-                target: Target::Tenant,
-            });
-        }
+        self.presence.publish(change);
     }
 }

@@ -14,8 +14,8 @@ fn ident(tenant: &str, user: &str, kind: ParticipantType) -> Arc<Identity> {
     })
 }
 
-fn session(id: SessionId, cap: usize) -> (SessionHandle, mpsc::Receiver<Utf8Bytes>, CancellationToken) {
-    let (tx, rx) = mpsc::channel(cap);
+fn session(id: SessionId, cap: usize) -> (SessionHandle, flume::Receiver<Utf8Bytes>, CancellationToken) {
+    let (tx, rx) = flume::bounded(cap);
     let kill = CancellationToken::new();
     (SessionHandle::new(id, tx, kill.clone()), rx, kill)
 }
@@ -106,10 +106,10 @@ fn delivery_targets_users_sessions_and_tenants() {
     let a = ident("t1", "agent", ParticipantType::CrmUser);
     let c = ident("t1", "cust", ParticipantType::PortalCustomer);
     let other = ident("t2", "x", ParticipantType::CrmUser);
-    let (h1, mut rx1, _) = session(1, 8);
-    let (h2, mut rx2, _) = session(2, 8);
-    let (h3, mut rx3, _) = session(3, 8);
-    let (h4, mut rx4, _) = session(4, 8);
+    let (h1, rx1, _) = session(1, 8);
+    let (h2, rx2, _) = session(2, 8);
+    let (h3, rx3, _) = session(3, 8);
+    let (h4, rx4, _) = session(4, 8);
     r.connect(&a, h1);
     r.connect(&a, h2);
     r.connect(&c, h3);
@@ -139,7 +139,7 @@ fn a_full_queue_kills_only_that_session() {
     let r = Registry::default();
     let a = ident("t1", "agent", ParticipantType::CrmUser);
     let (slow, _rx_slow, kill_slow) = session(1, 2);
-    let (fast, mut rx_fast, kill_fast) = session(2, 64);
+    let (fast, rx_fast, kill_fast) = session(2, 64);
     r.connect(&a, slow);
     r.connect(&a, fast);
     for i in 0..10 {

@@ -44,8 +44,7 @@ pub async fn upgrade(
     ws.max_message_size(limits.max_message_bytes)
         .max_frame_size(limits.max_message_bytes)
         .read_buffer_size(limits.read_buffer)
-        // Write each frame out at once; batching is done by the session
-        // (feed several, flush once), so no write buffer is kept per socket.
-        .write_buffer_size(0)
+        // The session feeds a batch of frames and flushes once.
+        .write_buffer_size(limits.write_buffer)
         .on_upgrade(move |socket| session::run(socket, state, who))
 }

@@ -12,7 +12,6 @@ use std::time::Instant;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::SinkExt;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::handle;
@@ -45,14 +44,16 @@ enum End {
 pub async fn run(mut socket: WebSocket, state: AppState, who: Arc<Identity>) {
     let limits = state.settings.socket.clone();
     let id = state.next_session_id();
-    let (tx, mut rx) = mpsc::channel::<Utf8Bytes>(limits.outbound_queue);
+    let (tx, rx) = flume::bounded::<Utf8Bytes>(limits.outbound_queue);
     let kill = CancellationToken::new();
     let (_, before) = state.registry.connect(&who, SessionHandle::new(id, tx, kill.clone()));
 
-    let end = match welcome(&state, &who, id, before).await {
+    // The heavy, occasional futures (store queries, call handling) are boxed:
+    // inlined, they would make every idle socket's task ~20 KB.
+    let end = match Box::pin(welcome(&state, &who, id, before)).await {
         Ok(text) => {
             if socket.send(Message::Text(text.into())).await.is_ok() {
-                serve(&mut socket, &state, &who, id, &mut rx, &kill).await
+                serve(&mut socket, &state, &who, id, &rx, &kill).await
             } else {
                 End::Client
             }
@@ -70,7 +71,7 @@ pub async fn run(mut socket: WebSocket, state: AppState, who: Arc<Identity>) {
     }
     state.calls.publish_presence(change.presence);
     if change.edge
-        && let Err(e) = state.calls.user_went_offline(&who).await
+        && let Err(e) = Box::pin(state.calls.user_went_offline(&who)).await
     {
         e.log_if_internal();
     }
@@ -116,7 +117,7 @@ async fn serve(
     state: &AppState,
     who: &Arc<Identity>,
     id: u64,
-    rx: &mut mpsc::Receiver<Utf8Bytes>,
+    rx: &flume::Receiver<Utf8Bytes>,
     kill: &CancellationToken,
 ) -> End {
     let limits = &state.settings.socket;
@@ -130,7 +131,7 @@ async fn serve(
                 match incoming {
                     Some(Ok(Message::Text(text))) => {
                         state.metrics.frames_in.inc();
-                        if let Some(reply) = handle::request(state, who, id, text.as_str()).await
+                        if let Some(reply) = Box::pin(handle::request(state, who, id, text.as_str())).await
                             && socket.send(Message::Text(reply.into())).await.is_err()
                         {
                             return End::Client;
@@ -153,12 +154,12 @@ async fn serve(
                     }
                 }
             }
-            Some(frame) = rx.recv() => {
+            Ok(frame) = rx.recv_async() => {
                 // A client that stops reading blocks this write once the
                 // kernel's buffer is full: the kill switch (its queue
                 // overflowed meanwhile) and a timeout still end it.
                 tokio::select! {
-                    written = tokio::time::timeout(WRITE_TIMEOUT, write_batch(socket, rx, frame)) => {
+                    written = Box::pin(tokio::time::timeout(WRITE_TIMEOUT, write_batch(socket, rx, frame))) => {
                         match written {
                             Ok(Ok(())) => {}
                             Ok(Err(_)) => return End::Client,
@@ -193,7 +194,7 @@ async fn serve(
 /// Writes `first` and whatever else is queued (up to `WRITE_BATCH`), then flushes once.
 async fn write_batch(
     socket: &mut WebSocket,
-    rx: &mut mpsc::Receiver<Utf8Bytes>,
+    rx: &flume::Receiver<Utf8Bytes>,
     first: Utf8Bytes,
 ) -> Result<(), axum::Error> {
     socket.feed(Message::Text(first)).await?;

@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::{Store, on_read, on_write};
+use super::{Backend, Store, on_read};
 use crate::call::model::{Call, CallStatus, EndReason, Millis, ParticipantType, Party};
 use crate::error::{Error, Result};
 
@@ -16,18 +16,17 @@ macro_rules! call_cols {
     };
 }
 
-const INSERT_CALL: &str = "INSERT INTO calls (id, tenant_id, room_name, from_user_id, from_user_type, to_user_id, \
+pub(super) const INSERT_CALL: &str = "INSERT INTO calls (id, tenant_id, room_name, from_user_id, from_user_type, to_user_id, \
      to_user_type, caller_name, status, started_at, answered_at, ended_at, duration, end_reason, ended_by, \
      ring_deadline, grace_deadline, grace_reason, caller_session, callee_session, record, node_id, version) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)";
 
-const UPDATE_CALL: &str = "UPDATE calls SET status = $2, answered_at = $3, ended_at = $4, duration = $5, \
+pub(super) const UPDATE_CALL: &str = "UPDATE calls SET status = $2, answered_at = $3, ended_at = $4, duration = $5, \
      end_reason = $6, ended_by = $7, ring_deadline = $8, grace_deadline = $9, grace_reason = $10, \
      callee_session = $11, version = $12 WHERE id = $1 AND version = $13";
 
-const TAKE_LINE: &str = "INSERT INTO call_lines (tenant_id, user_id, call_id) VALUES ($1, $2, $3) ON CONFLICT (tenant_id, user_id) DO NOTHING";
-
-const RELEASE_LINES: &str = "DELETE FROM call_lines WHERE call_id = $1";
+// Which of two users hold a line (the slow path after a BUSY insert).
+pub(super) const LINES_OF: &str = "SELECT user_id FROM call_lines WHERE tenant_id = $1 AND user_id IN ($2, $3)";
 
 const GET_CALL: &str = concat!("SELECT ", call_cols!(), " FROM calls c WHERE c.id = $1");
 
@@ -37,22 +36,26 @@ const OPEN_CALL_OF_USER: &str = concat!(
     " FROM call_lines l JOIN calls c ON c.id = l.call_id WHERE l.tenant_id = $1 AND l.user_id = $2"
 );
 
+// Open calls are found through their caller's line: call_lines holds only
+// open calls, so these scans stay as small as the number of live calls.
 const RING_DUE: &str = concat!(
     "SELECT ",
     call_cols!(),
-    " FROM calls c WHERE c.status = 'RINGING' AND c.ring_deadline <= $1 ORDER BY c.ring_deadline LIMIT $2"
+    " FROM call_lines l JOIN calls c ON c.id = l.call_id AND c.from_user_id = l.user_id \
+     WHERE c.status = 'RINGING' AND c.ring_deadline <= $1 ORDER BY c.ring_deadline LIMIT $2"
 );
 
 const GRACE_DUE: &str = concat!(
     "SELECT ",
     call_cols!(),
-    " FROM calls c WHERE c.grace_deadline IS NOT NULL AND c.grace_deadline <= $1 ORDER BY c.grace_deadline LIMIT $2"
+    " FROM call_lines l JOIN calls c ON c.id = l.call_id AND c.from_user_id = l.user_id \
+     WHERE c.grace_deadline IS NOT NULL AND c.grace_deadline <= $1 ORDER BY c.grace_deadline LIMIT $2"
 );
 
 const OPEN_ON_NODE: &str = concat!(
     "SELECT ",
     call_cols!(),
-    " FROM calls c WHERE c.node_id = $1 AND c.status IN ('RINGING', 'ACTIVE')"
+    " FROM call_lines l JOIN calls c ON c.id = l.call_id AND c.from_user_id = l.user_id WHERE c.node_id = $1"
 );
 
 // Newest first on either side; each arm walks its own index, the outer query
@@ -187,53 +190,46 @@ macro_rules! bind_call {
     };
 }
 
-impl Store {
-    /// Opens a RINGING call, taking the caller's and the callee's lines in
-    /// the same transaction. Nothing is written unless both lines were free.
-    pub async fn create_call(&self, call: &Call) -> Result<CreateOutcome> {
-        on_write!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let taken = sqlx::query(TAKE_LINE)
-                .bind(&call.tenant_id)
-                .bind(&call.caller.user_id)
-                .bind(&call.id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if taken == 0 {
-                tx.rollback().await?;
-                return Ok(CreateOutcome::CallerBusy);
+/// The PostgreSQL write statements (SQLite's run in `sqlite_writer`, on the same SQL).
+macro_rules! call_writes {
+    ($create:ident, $insert:ident, $update:ident, $conn:ty) => {
+        /// Inserts an open call; its trigger takes both lines, or the insert
+        /// fails with a unique violation and nothing is written.
+        pub(super) async fn $create(conn: &mut $conn, call: &Call) -> Result<CreateOutcome> {
+            match bind_call!(sqlx::query(INSERT_CALL), call)
+                .execute(&mut *conn)
+                .await
+            {
+                Ok(_) => Ok(CreateOutcome::Created),
+                Err(sqlx::Error::Database(e)) if e.kind() == sqlx::error::ErrorKind::UniqueViolation => {
+                    let holders: Vec<(String,)> = sqlx::query_as(LINES_OF)
+                        .bind(&call.tenant_id)
+                        .bind(&call.caller.user_id)
+                        .bind(&call.callee.user_id)
+                        .fetch_all(&mut *conn)
+                        .await?;
+                    if holders.iter().any(|(u,)| *u == call.caller.user_id) {
+                        Ok(CreateOutcome::CallerBusy)
+                    } else {
+                        // The callee's line (or one released meanwhile: busy, the caller may retry).
+                        Ok(CreateOutcome::CalleeBusy)
+                    }
+                }
+                Err(e) => Err(e.into()),
             }
-            let taken = sqlx::query(TAKE_LINE)
-                .bind(&call.tenant_id)
-                .bind(&call.callee.user_id)
-                .bind(&call.id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if taken == 0 {
-                tx.rollback().await?;
-                return Ok(CreateOutcome::CalleeBusy);
-            }
-            bind_call!(sqlx::query(INSERT_CALL), call).execute(&mut *tx).await?;
-            tx.commit().await?;
-            Ok(CreateOutcome::Created)
-        })
-    }
+        }
 
-    /// Writes a call that is already final (BUSY), holding no lines.
-    pub async fn insert_final_call(&self, call: &Call) -> Result<()> {
-        debug_assert!(call.status.is_final());
-        on_write!(self, pool => bind_call!(sqlx::query(INSERT_CALL), call).execute(pool).await.map(|_| ()))?;
-        Ok(())
-    }
+        /// Inserts a call that is already final (BUSY); it holds no lines.
+        pub(super) async fn $insert(conn: &mut $conn, call: &Call) -> Result<()> {
+            bind_call!(sqlx::query(INSERT_CALL), call)
+                .execute(&mut *conn)
+                .await?;
+            Ok(())
+        }
 
-    /// Replaces the row at `next.version - 1` with `next`; false if another
-    /// writer got there first. Lines are released in the same transaction
-    /// when `next` is final.
-    pub async fn update_call(&self, next: &Call) -> Result<bool> {
-        on_write!(self, pool => {
-            let mut tx = pool.begin().await?;
+        /// Replaces the row at `next.version - 1`; false if another writer got
+        /// there first. A final status releases the lines (update trigger).
+        pub(super) async fn $update(conn: &mut $conn, next: &Call) -> Result<bool> {
             let n = sqlx::query(UPDATE_CALL)
                 .bind(&next.id)
                 .bind(next.status.as_str())
@@ -248,19 +244,40 @@ impl Store {
                 .bind(&next.callee_session)
                 .bind(next.version)
                 .bind(next.version - 1)
-                .execute(&mut *tx)
+                .execute(&mut *conn)
                 .await?
                 .rows_affected();
-            if n == 0 {
-                tx.rollback().await?;
-                return Ok(false);
-            }
-            if next.status.is_final() {
-                sqlx::query(RELEASE_LINES).bind(&next.id).execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-            Ok(true)
-        })
+            Ok(n == 1)
+        }
+    };
+}
+
+call_writes!(pg_create, pg_insert, pg_update, sqlx::PgConnection);
+
+impl Store {
+    /// Opens a RINGING call, taking both participants' lines, or says whose line was taken.
+    pub async fn create_call(&self, call: &Call) -> Result<CreateOutcome> {
+        match &self.backend {
+            Backend::Sqlite { writer, .. } => writer.create_call(call).await,
+            Backend::Postgres(pool) => pg_create(&mut *pool.acquire().await?, call).await,
+        }
+    }
+
+    /// Writes a call that is already final (BUSY), holding no lines.
+    pub async fn insert_final_call(&self, call: &Call) -> Result<()> {
+        debug_assert!(call.status.is_final());
+        match &self.backend {
+            Backend::Sqlite { writer, .. } => writer.insert_final(call).await,
+            Backend::Postgres(pool) => pg_insert(&mut *pool.acquire().await?, call).await,
+        }
+    }
+
+    /// Replaces the row at `next.version - 1` with `next`; false if another writer got there first.
+    pub async fn update_call(&self, next: &Call) -> Result<bool> {
+        match &self.backend {
+            Backend::Sqlite { writer, .. } => writer.update_call(next).await,
+            Backend::Postgres(pool) => pg_update(&mut *pool.acquire().await?, next).await,
+        }
     }
 
     pub async fn get_call(&self, id: &str) -> Result<Option<Call>> {

@@ -2,21 +2,24 @@
 //!
 //! One enum picks the backend at start-up; the `on_write!` / `on_read!` macros
 //! compile each statement once per backend, so both stay statically typed and
-//! share one SQL text (numbered `$N` placeholders work on both). SQLite gets a
-//! single-connection writer pool (one writer is all SQLite allows, and it
-//! avoids lock-upgrade stalls) and a reader pool; PostgreSQL one pool.
+//! share one SQL text (numbered `$N` placeholders work on both). SQLite gets
+//! one writer connection owned by a group-commit task (one writer is all
+//! SQLite allows) and a reader pool; PostgreSQL one pool.
 
 mod calls;
 mod participants;
+mod sqlite_writer;
 
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::ConnectOptions;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 pub use calls::CreateOutcome;
 pub use participants::Participant;
+pub use sqlite_writer::{MAX_BATCH, WRITE_QUEUE};
 
 use crate::error::Result;
 
@@ -34,15 +37,21 @@ pub struct StoreOptions {
     pub url: String,
     /// PostgreSQL pool size.
     pub max_connections: u32,
-    /// SQLite `synchronous`: `NORMAL` (WAL default: durable across a process
-    /// crash, the last commits may be lost on power loss) or `FULL` (durable
-    /// across power loss, one fsync per commit).
+    /// SQLite `synchronous`: `FULL` (the default: durable across power loss,
+    /// one fsync per group commit) or `NORMAL` (durable across a process
+    /// crash; the last commits may be lost on power loss).
     pub sqlite_synchronous_full: bool,
 }
 
 #[derive(Clone)]
 enum Backend {
-    Sqlite { write: SqlitePool, read: SqlitePool },
+    Sqlite {
+        /// Every write goes through the group-commit writer task.
+        writer: sqlite_writer::Writer,
+        read: SqlitePool,
+        /// For migrations, which run on a connection of their own.
+        opts: Box<SqliteConnectOptions>,
+    },
     Postgres(PgPool),
 }
 
@@ -50,16 +59,6 @@ enum Backend {
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
-}
-
-/// Runs `$body` with `$pool` bound to the pool that takes writes.
-macro_rules! on_write {
-    ($store:expr, $pool:ident => $body:expr) => {
-        match &$store.backend {
-            $crate::store::Backend::Sqlite { write: $pool, .. } => $body,
-            $crate::store::Backend::Postgres($pool) => $body,
-        }
-    };
 }
 
 /// Runs `$body` with `$pool` bound to a pool for reads.
@@ -71,7 +70,7 @@ macro_rules! on_read {
         }
     };
 }
-pub(crate) use {on_read, on_write};
+pub(crate) use on_read;
 
 impl Store {
     /// Opens (creating the SQLite file if needed) and migrates the store.
@@ -122,25 +121,34 @@ impl Store {
             })
             .busy_timeout(SQLITE_BUSY_TIMEOUT)
             .foreign_keys(true);
-        let write = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(POOL_ACQUIRE_TIMEOUT)
-            .connect_with(base.clone())
-            .await?;
+        // Migrations first (the reader pool opens read-only, the writer may
+        // not start on an old schema).
+        let mut conn = base.connect().await?;
+        sqlx::migrate!("./migrations/sqlite").run(&mut conn).await?;
+        use sqlx::Connection;
+        conn.close().await?;
+        let writer = sqlite_writer::Writer::open(std::path::Path::new(path), full_sync, SQLITE_BUSY_TIMEOUT)?;
         let read = SqlitePoolOptions::new()
             .max_connections(SQLITE_READERS)
             .acquire_timeout(POOL_ACQUIRE_TIMEOUT)
-            .connect_with(base.read_only(true))
+            .connect_with(base.clone().read_only(true))
             .await?;
         Ok(Self {
-            backend: Backend::Sqlite { write, read },
+            backend: Backend::Sqlite {
+                writer,
+                read,
+                opts: Box::new(base),
+            },
         })
     }
 
     /// Applies `migrations/{sqlite,postgres}`.
     pub async fn migrate(&self) -> Result<()> {
         match &self.backend {
-            Backend::Sqlite { write, .. } => sqlx::migrate!("./migrations/sqlite").run(write).await?,
+            Backend::Sqlite { opts, .. } => {
+                let mut conn = opts.connect().await?;
+                sqlx::migrate!("./migrations/sqlite").run(&mut conn).await?;
+            }
             Backend::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
         }
         Ok(())
@@ -163,9 +171,9 @@ impl Store {
     /// Closes every pool (waits for connections in use to be returned).
     pub async fn close(&self) {
         match &self.backend {
-            Backend::Sqlite { write, read } => {
+            Backend::Sqlite { writer, read, .. } => {
                 read.close().await;
-                write.close().await;
+                writer.stop().await;
             }
             Backend::Postgres(pool) => pool.close().await,
         }

@@ -136,6 +136,7 @@ pub fn test_settings() -> Settings {
         node_id: "test-node".into(),
         web_dir: None,
         sweep_interval: Duration::from_millis(100),
+        presence_batch_window: switchboard::presence::PRESENCE_BATCH_WINDOW,
         socket: SocketSettings::default(),
     }
 }

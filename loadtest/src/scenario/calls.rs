@@ -57,6 +57,7 @@ pub async fn run(common: &Common, args: &CallsArgs) -> anyhow::Result<Report> {
     let dialer = Dialer::new(&common.url, common.sources())?;
     let minter = Minter::new(&common.secret, &common.audience);
     let n = args.pairs.max(1);
+    let run = common.run_prefix();
     let start = Instant::now();
     let shared = Arc::new(Shared {
         start,
@@ -81,7 +82,7 @@ pub async fn run(common: &Common, args: &CallsArgs) -> anyhow::Result<Report> {
     let mut customers = Vec::with_capacity(n);
     for i in 0..n {
         let tenant = format!("tenant-{}", i % args.tenants.max(1));
-        let token = minter.token(&tenant, &format!("ag-{i}"), true)?;
+        let token = minter.token(&tenant, &format!("{run}-ag-{i}"), true)?;
         let mut ws = dialer.websocket(&format!("/api/voip/ws?access_token={token}")).await?;
         wait_for_type(&mut ws, "welcome").await?;
         agents.push(ws);
@@ -89,7 +90,7 @@ pub async fn run(common: &Common, args: &CallsArgs) -> anyhow::Result<Report> {
     }
     for i in 0..n {
         let tenant = format!("tenant-{}", i % args.tenants.max(1));
-        let token = minter.token(&tenant, &format!("cu-{i}"), false)?;
+        let token = minter.token(&tenant, &format!("{run}-cu-{i}"), false)?;
         let mut ws = dialer.websocket(&format!("/api/voip/ws?access_token={token}")).await?;
         wait_for_type(&mut ws, "welcome").await?;
         customers.push(ws);
@@ -102,7 +103,7 @@ pub async fn run(common: &Common, args: &CallsArgs) -> anyhow::Result<Report> {
         tasks.push(tokio::spawn(agent(i, ws, shared.clone())));
     }
     for (i, ws) in customers.into_iter().enumerate() {
-        tasks.push(tokio::spawn(customer(i, ws, shared.clone())));
+        tasks.push(tokio::spawn(customer(i, format!("{run}-ag-{i}"), ws, shared.clone())));
     }
 
     // Dispatch start permits at the target rate.
@@ -157,6 +158,12 @@ pub async fn run(common: &Common, args: &CallsArgs) -> anyhow::Result<Report> {
     Ok(report)
 }
 
+/// Presence frames are most of what a busy tenant's sockets receive; the
+/// harness drops them before parsing so its own CPU does not skew latencies.
+fn is_presence(text: &str) -> bool {
+    text.starts_with(r#"{"type":"presence""#)
+}
+
 async fn send(ws: &mut Ws, v: Value) -> bool {
     ws.send(Message::Text(v.to_string().into())).await.is_ok()
 }
@@ -169,7 +176,7 @@ enum CustomerState {
     Ending,
 }
 
-async fn customer(i: usize, mut ws: Ws, s: Arc<Shared>) {
+async fn customer(i: usize, callee: String, mut ws: Ws, s: Arc<Shared>) {
     let mut state = CustomerState::Idle;
     loop {
         let hang_at = match &state {
@@ -185,7 +192,7 @@ async fn customer(i: usize, mut ws: Ws, s: Arc<Shared>) {
                 permit.forget();
                 s.start_ns[i].store(s.now_ns(), Ordering::Release);
                 state = CustomerState::Starting;
-                if !send(&mut ws, json!({"type": "call.start", "calleeId": format!("ag-{i}"), "ref": "start"})).await {
+                if !send(&mut ws, json!({"type": "call.start", "calleeId": callee, "ref": "start"})).await {
                     s.errors.add("socket_closed");
                     return;
                 }
@@ -203,6 +210,7 @@ async fn customer(i: usize, mut ws: Ws, s: Arc<Shared>) {
             }
             m = ws.next() => {
                 let text = match m {
+                    Some(Ok(Message::Text(t))) if is_presence(&t) => continue,
                     Some(Ok(Message::Text(t))) => t,
                     Some(Ok(_)) => continue,
                     _ => { s.errors.add("socket_closed"); return; }
@@ -274,6 +282,7 @@ async fn agent(i: usize, mut ws: Ws, s: Arc<Shared>) {
             _ = tokio::time::sleep(Duration::from_millis(200)), if quit_at.is_none() => {}
             m = ws.next() => {
                 let text = match m {
+                    Some(Ok(Message::Text(t))) if is_presence(&t) => continue,
                     Some(Ok(Message::Text(t))) => t,
                     Some(Ok(_)) => continue,
                     _ => { s.errors.add("socket_closed"); return; }

@@ -45,6 +45,7 @@ pub async fn run(common: &Common, args: &ConnectionsArgs) -> anyhow::Result<Repo
     let agents = ((args.count as f64) * args.agent_share).round() as usize;
     let gap = Duration::from_secs_f64(1.0 / f64::from(args.ramp.max(1)));
     let mut next = tokio::time::Instant::now();
+    let run = common.run_prefix();
 
     for i in 0..args.count {
         tokio::time::sleep_until(next).await;
@@ -59,7 +60,7 @@ pub async fn run(common: &Common, args: &ConnectionsArgs) -> anyhow::Result<Repo
         );
         let mut stop = stop_rx.clone();
         let tenant = format!("tenant-{}", i % args.tenants.max(1));
-        let user = format!("user-{i}");
+        let user = format!("{run}-user-{i}");
         let agent = i < agents;
         let pb = pb.clone();
         tasks.push(tokio::spawn(async move {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
 use serde_json::value::RawValue;
@@ -79,12 +79,13 @@ struct Stamp {
 pub async fn run(common: &Common, args: &RelayArgs) -> anyhow::Result<Report> {
     let dialer = Dialer::new(&common.url, common.sources())?;
     let n = args.pairs.max(1);
+    let run = common.run_prefix();
     let pb = progress::bar(n as u64, common.quiet, "pairing");
     let mut pairs = Vec::with_capacity(n);
     for i in 0..n {
         let pair = match args.target {
-            Target::Switchboard => switchboard_pair(&dialer, common, args, i).await?,
-            Target::Peerjs => peerjs_pair(&dialer, args, i).await?,
+            Target::Switchboard => switchboard_pair(&dialer, common, args, &run, i).await?,
+            Target::Peerjs => peerjs_pair(&dialer, args, &run, i).await?,
         };
         pairs.push(pair);
         pb.inc(1);
@@ -169,10 +170,16 @@ pub async fn run(common: &Common, args: &RelayArgs) -> anyhow::Result<Report> {
 
 type Pair = (Ws, Ws, Route, Route);
 
-async fn switchboard_pair(dialer: &Dialer, common: &Common, args: &RelayArgs, i: usize) -> anyhow::Result<Pair> {
+async fn switchboard_pair(
+    dialer: &Dialer,
+    common: &Common,
+    args: &RelayArgs,
+    run: &str,
+    i: usize,
+) -> anyhow::Result<Pair> {
     let minter = Minter::new(&common.secret, &common.audience);
     let tenant = format!("relay-{}", i % args.tenants.max(1));
-    let (ca, ag) = (format!("rc-{i}"), format!("ra-{i}"));
+    let (ca, ag) = (format!("{run}-rc-{i}"), format!("{run}-ra-{i}"));
     let mut agent = dialer
         .websocket(&format!(
             "/api/voip/ws?access_token={}",
@@ -211,13 +218,13 @@ async fn switchboard_pair(dialer: &Dialer, common: &Common, args: &RelayArgs, i:
     Ok((cust, agent, Route::Call(id.clone()), Route::Call(id)))
 }
 
-async fn peerjs_pair(dialer: &Dialer, args: &RelayArgs, i: usize) -> anyhow::Result<Pair> {
+async fn peerjs_pair(dialer: &Dialer, args: &RelayArgs, run: &str, i: usize) -> anyhow::Result<Pair> {
     let base = if args.peerjs_path.ends_with('/') {
         args.peerjs_path.clone()
     } else {
         format!("{}/", args.peerjs_path)
     };
-    let (a, b) = (format!("pa{i}"), format!("pb{i}"));
+    let (a, b) = (format!("{run}a{i}"), format!("{run}b{i}"));
     let mut wa = dialer
         .websocket(&format!("{base}peerjs?key=peerjs&id={a}&token=t{i}"))
         .await?;
@@ -231,6 +238,67 @@ async fn peerjs_pair(dialer: &Dialer, args: &RelayArgs, i: usize) -> anyhow::Res
 
 fn body<'a>(m: &Incoming<'a>) -> Option<&'a RawValue> {
     m.data.or(m.payload)
+}
+
+/// What one received frame asks of the peer.
+enum Got {
+    /// A relayed message (its raw body).
+    Message(String),
+    /// Nothing to do.
+    Skip,
+    /// The socket is gone.
+    Closed,
+}
+
+fn classify(m: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>, s: &Shared) -> Got {
+    match m {
+        Some(Ok(Message::Text(text))) => {
+            let Ok(msg) = serde_json::from_str::<Incoming<'_>>(&text) else {
+                return Got::Skip;
+            };
+            if msg.kind == "error" {
+                s.errors.add(msg.code.unwrap_or("error"));
+                return Got::Skip;
+            }
+            match body(&msg) {
+                Some(b) => Got::Message(b.get().to_owned()),
+                None => Got::Skip,
+            }
+        }
+        Some(Ok(_)) => Got::Skip,
+        _ => Got::Closed,
+    }
+}
+
+/// Handles `first` and every frame already readable, feeding replies; the caller flushes once.
+async fn drain<F: FnMut(&str) -> Option<String>>(
+    ws: &mut Ws,
+    first: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+    s: &Shared,
+    mut on_message: F,
+) -> bool {
+    let mut next = Some(first);
+    while let Some(m) = next.take() {
+        match classify(m, s) {
+            Got::Closed => {
+                if !s.stop.load(Ordering::Acquire) {
+                    s.errors.add("socket_closed");
+                }
+                return false;
+            }
+            Got::Skip => {}
+            Got::Message(body) => {
+                if let Some(reply) = on_message(&body)
+                    && ws.feed(Message::Text(reply.into())).await.is_err()
+                {
+                    s.errors.add("socket_closed");
+                    return false;
+                }
+            }
+        }
+        next = ws.next().now_or_never();
+    }
+    true
 }
 
 async fn sender(mut ws: Ws, to: Route, s: Arc<Shared>, rate: f64, window: usize) {
@@ -252,11 +320,12 @@ async fn sender(mut ws: Ws, to: Route, s: Arc<Shared>, rate: f64, window: usize)
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     if !open_loop {
         for _ in 0..window {
-            if ws.send(Message::Text(next_frame(&mut seq).into())).await.is_err() {
+            if ws.feed(Message::Text(next_frame(&mut seq).into())).await.is_err() {
                 s.errors.add("socket_closed");
                 return;
             }
         }
+        let _ = ws.flush().await;
     }
     while !s.stop.load(Ordering::Acquire) {
         tokio::select! {
@@ -270,28 +339,27 @@ async fn sender(mut ws: Ws, to: Route, s: Arc<Shared>, rate: f64, window: usize)
                 let _ = ws.send(Message::Text(r#"{"type":"HEARTBEAT"}"#.into())).await;
             }
             m = ws.next() => {
-                let Some(Ok(Message::Text(text))) = m else {
-                    if matches!(m, Some(Ok(_))) { continue; }
-                    if !s.stop.load(Ordering::Acquire) { s.errors.add("socket_closed"); }
-                    return;
-                };
-                let Ok(msg) = serde_json::from_str::<Incoming<'_>>(&text) else { continue };
-                if msg.kind == "error" {
-                    s.errors.add(msg.code.unwrap_or("error"));
-                    continue;
-                }
-                let Some(Ok(stamp)) = body(&msg).map(|b| serde_json::from_str::<Stamp>(b.get())) else { continue };
-                if s.measuring.load(Ordering::Relaxed) {
-                    s.relayed.fetch_add(1, Ordering::Relaxed);
-                    let now = s.start.elapsed().as_nanos() as u64;
-                    s.rtt.record(Duration::from_nanos(now.saturating_sub(stamp.t)));
-                }
-                if !open_loop && ws.send(Message::Text(next_frame(&mut seq).into())).await.is_err() {
-                    s.errors.add("socket_closed");
+                let measuring = s.measuring.load(Ordering::Relaxed);
+                let alive = drain(&mut ws, m, &s, |body| {
+                    let stamp: Stamp = serde_json::from_str(body).ok()?;
+                    if measuring {
+                        s.relayed.fetch_add(1, Ordering::Relaxed);
+                        let now = s.start.elapsed().as_nanos() as u64;
+                        s.rtt.record(Duration::from_nanos(now.saturating_sub(stamp.t)));
+                    }
+                    (!open_loop).then(|| next_frame(&mut seq))
+                })
+                .await;
+                if !alive || ws.flush().await.is_err() {
                     return;
                 }
             }
         }
+    }
+    // Leave nothing open on the server: the call ends with the run.
+    if let Route::Call(id) = &to {
+        let end = format!(r#"{{"type":"call.end","callId":"{id}"}}"#);
+        let _ = ws.send(Message::Text(end.into())).await;
     }
     let _ = ws.close(None).await;
 }
@@ -305,23 +373,16 @@ async fn echoer(mut ws: Ws, to: Route, s: Arc<Shared>) {
                 let _ = ws.send(Message::Text(r#"{"type":"HEARTBEAT"}"#.into())).await;
             }
             m = tokio::time::timeout(Duration::from_millis(500), ws.next()) => {
-                let m = match m { Ok(m) => m, Err(_) => continue };
-                let Some(Ok(Message::Text(text))) = m else {
-                    if matches!(m, Some(Ok(_))) { continue; }
-                    if !s.stop.load(Ordering::Acquire) { s.errors.add("socket_closed"); }
-                    return;
-                };
-                let Ok(msg) = serde_json::from_str::<Incoming<'_>>(&text) else { continue };
-                if msg.kind == "error" {
-                    s.errors.add(msg.code.unwrap_or("error"));
-                    continue;
-                }
-                let Some(data) = body(&msg) else { continue };
-                if s.measuring.load(Ordering::Relaxed) {
-                    s.relayed.fetch_add(1, Ordering::Relaxed);
-                }
-                if ws.send(Message::Text(to.frame(false, data.get()).into())).await.is_err() {
-                    s.errors.add("socket_closed");
+                let Ok(m) = m else { continue };
+                let measuring = s.measuring.load(Ordering::Relaxed);
+                let alive = drain(&mut ws, m, &s, |body| {
+                    if measuring {
+                        s.relayed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Some(to.frame(false, body))
+                })
+                .await;
+                if !alive || ws.flush().await.is_err() {
                     return;
                 }
             }
