@@ -147,7 +147,7 @@ pub struct Config {
     pub web_dir: PathBuf,
 
     /// Development mode: fixed, loudly logged JWT secret and `POST /dev/token`.
-    #[arg(long, env = "SWITCHBOARD_DEV")]
+    #[arg(long, env = "SWITCHBOARD_DEV", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false, num_args = 0..=1, default_missing_value = "true")]
     pub dev: bool,
 }
 

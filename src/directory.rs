@@ -14,6 +14,10 @@ use crate::call::model::Millis;
 use crate::error::Result;
 use crate::store::{Participant, Store};
 
+/// Profiles remembered by `ensure`; past this the memory is dropped and rebuilt
+/// (a dropped entry only costs one extra upsert).
+pub const WRITTEN_CACHE_MAX: usize = 1_000_000;
+
 /// The directory over the store.
 pub struct Directory {
     store: Store,
@@ -63,6 +67,9 @@ impl Directory {
                 updated_at: now,
             })
             .await?;
+        if self.written.len() >= WRITTEN_CACHE_MAX {
+            self.written.clear();
+        }
         self.written.insert(k, fp);
         Ok(())
     }

@@ -49,7 +49,6 @@ pub enum ErrorCode {
     RecordingNotFound,
     MediaUnavailable,
     // --- server ---
-    ServerFull,
     Unavailable,
     Internal,
 }
@@ -87,7 +86,6 @@ impl ErrorCode {
             Self::Conflict => "conflict",
             Self::RecordingNotFound => "recording_not_found",
             Self::MediaUnavailable => "media_unavailable",
-            Self::ServerFull => "server_full",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal_error",
         }
@@ -120,7 +118,7 @@ impl ErrorCode {
             | Self::CallEnded
             | Self::Conflict => StatusCode::CONFLICT,
             Self::MediaUnavailable => StatusCode::CONFLICT,
-            Self::ServerFull | Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -205,7 +203,10 @@ impl IntoResponse for Error {
                 message: &message,
             },
         };
-        (code.status(), axum::Json(body)).into_response()
+        let mut response = (code.status(), axum::Json(body)).into_response();
+        // For the error counter (`http::count_errors`).
+        response.extensions_mut().insert(code);
+        response
     }
 }
 
@@ -271,7 +272,7 @@ mod tests {
             assert!(c.status().is_client_error(), "{c:?}");
             assert!(seen.insert(c.as_str()), "duplicate {}", c.as_str());
         }
-        for c in [ServerFull, Unavailable, Internal] {
+        for c in [Unavailable, Internal] {
             assert!(c.status().is_server_error());
             assert!(seen.insert(c.as_str()));
         }

@@ -37,9 +37,15 @@ async fn serve(config: Config) -> std::process::ExitCode {
         }
     };
     if settings.dev {
-        tracing::warn!(
-            "DEV MODE: tokens are signed with the public dev secret {DEV_JWT_SECRET:?} and POST /dev/token is open. Never expose this server."
-        );
+        if settings.jwt_secret == DEV_JWT_SECRET.as_bytes() {
+            tracing::warn!(
+                "DEV MODE: tokens are signed with the public dev secret {DEV_JWT_SECRET:?} and POST /dev/token is open. Never expose this server."
+            );
+        } else {
+            tracing::warn!(
+                "DEV MODE: POST /dev/token is open and mints tokens with SUPABASE_JWT_SECRET. Never expose this server."
+            );
+        }
     }
     let mode = settings.media_mode;
     let store = settings.store.url.clone();
@@ -54,8 +60,9 @@ async fn serve(config: Config) -> std::process::ExitCode {
     let stop = app.shutdown_token();
     tokio::spawn(async move {
         wait_for_signal().await;
-        tracing::info!("shutting down");
+        // Stop first: logging can fail (a closed stdout) and must not keep the server up.
         stop.cancel();
+        tracing::info!("shutting down");
     });
     match app.run_until_stopped().await {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -68,6 +68,19 @@ impl From<&Call> for CallView {
     }
 }
 
+/// An open call in `welcome.activeCalls`, with this participant's own media
+/// token so a reloaded page can rejoin the room.
+#[derive(Serialize, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct ActiveCallView {
+    #[serde(flatten)]
+    pub call: CallView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub livekit_url: Option<String>,
+}
+
 /// The caller as the callee's ringing screen shows it.
 #[derive(Serialize, Debug, Clone)]
 #[serde(rename_all = "camelCase")]
@@ -138,7 +151,7 @@ pub enum ServerMsg<'a> {
         media_mode: &'static str,
         ice_servers: &'a [IceServerView],
         pending_calls: &'a [IncomingView],
-        active_calls: &'a [CallView],
+        active_calls: &'a [ActiveCallView],
         limits: Limits,
     },
     #[serde(rename = "call.incoming")]

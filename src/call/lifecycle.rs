@@ -15,7 +15,7 @@ use crate::clock::now_ms;
 use crate::cluster::{Envelope, Target};
 use crate::error::{Error, ErrorCode, Result};
 use crate::presence::PresenceStatus;
-use crate::views::{CallView, IncomingView, ServerMsg};
+use crate::views::{ActiveCallView, CallView, IncomingView, ServerMsg};
 
 /// Calls handled per sweep and kind; the rest wait for the next sweep.
 pub const SWEEP_BATCH: i64 = 500;
@@ -26,7 +26,7 @@ pub struct SessionStart {
     /// Calls ringing for this user, still inside their ring window.
     pub pending: Vec<IncomingView>,
     /// This user's open call as the caller (ringing) or either side (active).
-    pub active: Vec<CallView>,
+    pub active: Vec<ActiveCallView>,
 }
 
 impl CallService {
@@ -54,9 +54,11 @@ impl CallService {
                         .pending
                         .push(notify::incoming(&call, token, self.livekit_url().map(str::to_owned)));
                 }
-                (CallStatus::Ringing, Some(Side::Caller)) => start.active.push(CallView::from(&call)),
+                (CallStatus::Ringing, Some(Side::Caller)) => {
+                    start.active.push(self.active_view(&call, who, Side::Caller)?);
+                }
                 (CallStatus::Active, Some(side)) => {
-                    start.active.push(CallView::from(&call));
+                    start.active.push(self.active_view(&call, who, side)?);
                     let other = &call.other(side).user_id;
                     if call.grace_deadline.is_some() && self.registry.is_online(&who.tenant_id, other) {
                         let _ = self
@@ -70,6 +72,15 @@ impl CallService {
         }
         self.publish_presence(self.registry.change_since(who, before));
         Ok(start)
+    }
+
+    fn active_view(&self, call: &super::model::Call, who: &Identity, side: Side) -> Result<ActiveCallView> {
+        let token = self.token_for(call, &who.user_id, &who.display_name(), side)?;
+        Ok(ActiveCallView {
+            call: CallView::from(call),
+            livekit_url: token.as_ref().and(self.livekit_url()).map(str::to_owned),
+            token,
+        })
     }
 
     /// The user's last session closed: a ringing caller cancels, an active

@@ -171,6 +171,7 @@ fn base(new: NewCall, now: Millis, status: CallStatus, ring_deadline: Option<Mil
         ring_deadline,
         grace_deadline: None,
         grace_reason: None,
+        grace_since: None,
         caller_session: new.caller_session,
         callee_session: None,
         record: new.record,
@@ -287,7 +288,9 @@ pub fn apply(call: &Call, actor: Actor<'_>, cmd: Command, now: Millis) -> Result
             match call.grace_deadline {
                 Some(d) if now >= d => {
                     let reason = call.grace_reason.unwrap_or(EndReason::ConnectionLost);
-                    Ok(finish_answered(call, CallStatus::Completed, reason, None, now))
+                    // The call stopped when the participant was lost, not when we gave up on them.
+                    let ended = call.grace_since.map_or(now, |since| since.min(now));
+                    Ok(finish_answered(call, CallStatus::Completed, reason, None, ended))
                 }
                 _ => Err(MachineError::NotDue),
             }
@@ -298,12 +301,13 @@ pub fn apply(call: &Call, actor: Actor<'_>, cmd: Command, now: Millis) -> Result
             let deadline = now + grace_ms;
             let mut next = step(call);
             // A second loss never extends the first one's deadline.
-            let (deadline, reason) = match (call.grace_deadline, call.grace_reason) {
-                (Some(d), Some(r)) if d <= deadline => (d, r),
-                _ => (deadline, reason),
+            let (deadline, reason, since) = match (call.grace_deadline, call.grace_reason) {
+                (Some(d), Some(r)) if d <= deadline => (d, r, call.grace_since.unwrap_or(now)),
+                _ => (deadline, reason, call.grace_since.unwrap_or(now)),
             };
             next.grace_deadline = Some(deadline);
             next.grace_reason = Some(reason);
+            next.grace_since = Some(since);
             Ok(Transition {
                 call: next,
                 effects: smallvec![Effect::StartGraceTimer { deadline }],
@@ -315,6 +319,7 @@ pub fn apply(call: &Call, actor: Actor<'_>, cmd: Command, now: Millis) -> Result
             let mut next = step(call);
             next.grace_deadline = None;
             next.grace_reason = None;
+            next.grace_since = None;
             Ok(Transition {
                 call: next,
                 effects: smallvec![Effect::StopGraceTimer],
@@ -414,6 +419,7 @@ fn finish_answered(call: &Call, status: CallStatus, reason: EndReason, by: Optio
     next.ring_deadline = None;
     next.grace_deadline = None;
     next.grace_reason = None;
+    next.grace_since = None;
     next.duration = call.answered_at.map_or(0, |a| whole_seconds(a, now));
     Transition {
         call: next,

@@ -342,9 +342,10 @@ fn lost_participant_gets_a_grace_deadline_that_never_extends() {
         &[Effect::StartGraceTimer { deadline: T0 + 40_000 }]
     );
 
-    // The other participant drops later: the earlier deadline stands.
+    // The other participant drops later: the earlier deadline and loss time stand.
     let t2 = apply(&t.call, Actor::System, lost, T0 + 20_000).unwrap();
     assert_eq!(t2.call.grace_deadline, Some(T0 + 40_000));
+    assert_eq!(t2.call.grace_since, Some(T0 + 10_000));
     assert_eq!(t2.call.version, c.version + 2);
 
     assert_eq!(apply(&c, callee(), lost, T0).unwrap_err(), MachineError::SystemOnly);
@@ -369,6 +370,7 @@ fn coming_back_lifts_the_grace_deadline() {
     let back = apply(&t.call, Actor::System, Command::ParticipantBack, T0 + 12_000).unwrap();
     assert_eq!(back.call.grace_deadline, None);
     assert_eq!(back.call.grace_reason, None);
+    assert_eq!(back.call.grace_since, None);
     assert_eq!(back.effects.as_slice(), &[Effect::StopGraceTimer]);
     assert_eq!(back.call.status, S::Active);
     // Expiry afterwards is not due any more.
@@ -391,11 +393,15 @@ fn grace_expiry_completes_with_the_stored_reason() {
             apply(&t.call, Actor::System, Command::GraceExpired, T0 + 39_999).unwrap_err(),
             MachineError::NotDue
         );
+        assert_eq!(t.call.grace_since, Some(T0 + 10_000));
         let end = apply(&t.call, Actor::System, Command::GraceExpired, T0 + 40_000).unwrap();
         assert_eq!(end.call.status, S::Completed);
         assert_eq!(end.call.end_reason, Some(reason));
-        assert_eq!(end.call.duration, 38);
+        // Answered at T0+2s, lost at T0+10s: 8 seconds, ending when it was lost.
+        assert_eq!(end.call.duration, 8);
+        assert_eq!(end.call.ended_at, Some(T0 + 10_000));
         assert_eq!(end.call.grace_deadline, None);
+        assert_eq!(end.call.grace_since, None);
         assert!(has_notice(&end, Side::Callee, NoticeKind::Ended));
         assert!(end.effects.contains(&Effect::Release));
     }

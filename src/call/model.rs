@@ -183,6 +183,9 @@ pub struct Call {
     pub grace_deadline: Option<Millis>,
     /// The reason the call will end with if `grace_deadline` passes.
     pub grace_reason: Option<EndReason>,
+    /// When the participant was lost (or the server restarted); a call that
+    /// ends at its grace deadline ends, for `ended_at` and `duration`, here.
+    pub grace_since: Option<Millis>,
     /// The socket session that started the call, if it came over the socket.
     pub caller_session: Option<String>,
     /// The socket session that accepted the call, if it came over the socket.

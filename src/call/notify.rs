@@ -16,8 +16,9 @@ pub fn incoming(call: &Call, token: Option<String>, livekit_url: Option<String>)
             participant_type: call.caller.kind,
             name: call.caller_name.clone().unwrap_or_else(|| call.caller.user_id.clone()),
         },
+        // The URL only matters with a token to present to it.
+        livekit_url: livekit_url.filter(|_| token.is_some()),
         token,
-        livekit_url,
         started_at: iso(call.started_at),
         ring_deadline: call.ring_deadline.map(iso),
     }

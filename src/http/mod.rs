@@ -29,6 +29,19 @@ async fn method_not_allowed() -> Error {
     Error::new(ErrorCode::MethodNotAllowed, "method not allowed on this route")
 }
 
+/// Counts every JSON error response by code (`switchboard_errors_total`).
+async fn count_errors(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let response = next.run(req).await;
+    if let Some(code) = response.extensions().get::<ErrorCode>() {
+        state.metrics.error(code.as_str());
+    }
+    response
+}
+
 fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response<axum::body::Body> {
     Error::Internal(anyhow::anyhow!("handler panicked")).into_response()
 }
@@ -46,10 +59,15 @@ pub fn router(state: AppState) -> Router {
     }
     let web = state.settings.web_dir.clone().filter(|d| d.is_dir());
     app = match web {
-        Some(dir) => app.fallback_service(ServeDir::new(dir).fallback(axum::routing::any(not_found))),
+        // The web demo: GET and HEAD only; anything else is a JSON 405.
+        Some(dir) => app.fallback_service(
+            axum::routing::get_service(ServeDir::new(dir).fallback(axum::routing::any(not_found)))
+                .fallback(method_not_allowed),
+        ),
         None => app.fallback(not_found),
     };
-    app.layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+    app.layer(axum::middleware::from_fn_with_state(state.clone(), count_errors))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(panic_response))
         .with_state(state)
 }

@@ -191,13 +191,21 @@ struct Flat<'a> {
 #[derive(Deserialize)]
 struct Head<'a> {
     #[serde(rename = "type", borrow, default)]
-    kind: Option<Cow<'a, str>>,
+    kind: Option<&'a RawValue>,
     #[serde(rename = "ref", borrow, default)]
     reference: Option<&'a RawValue>,
 }
 
 /// Parses one text frame.
 pub fn parse(text: &str) -> Result<Frame<'_>, FrameError<'_>> {
+    // serde would also read a JSON array into the struct, field by field.
+    if !text.trim_start().starts_with('{') {
+        return Err(FrameError {
+            reference: None,
+            code: ErrorCode::InvalidMessage,
+            message: "frame is not a JSON object".into(),
+        });
+    }
     let flat: Flat<'_> = match serde_json::from_str(text) {
         Ok(f) => f,
         Err(e) => return Err(explain(text, e)),
@@ -305,7 +313,7 @@ fn check_ref(reference: Option<&RawValue>) -> Result<Option<&RawValue>, FrameErr
                 Err(FrameError {
                     reference: None,
                     code: ErrorCode::InvalidMessage,
-                    message: format!("`ref` must be a string or number of at most {MAX_REF_LEN} bytes").into(),
+                    message: format!("`ref` must be a string or a number, at most {MAX_REF_LEN} bytes as JSON").into(),
                 })
             } else {
                 Ok(Some(r))
@@ -323,9 +331,13 @@ fn explain<'a>(text: &'a str, e: serde_json::Error) -> FrameError<'a> {
         },
         Ok(head) => {
             let reference = check_ref(head.reference).unwrap_or(None);
-            let message = match head.kind {
+            let message = match head.kind.map(|k| serde_json::from_str::<Cow<'_, str>>(k.get())) {
                 None => "frame has no `type`".into(),
-                Some(kind) => format!("invalid `{kind}` frame: {e}").into(),
+                Some(Ok(kind)) => {
+                    let shown: String = kind.chars().take(40).collect();
+                    format!("invalid `{shown}` frame: {e}").into()
+                }
+                Some(Err(_)) => "`type` must be a string".into(),
             };
             FrameError {
                 reference,
@@ -415,7 +427,7 @@ mod tests {
 
     #[test]
     fn malformed_json_is_invalid_message_without_ref() {
-        for text in ["", "{", "not json", "[1,2]", "42", "null", r#"{"type":"#] {
+        for text in ["", "{", "not json", "[1,2]", r#"["ping"]"#, "42", "null", r#"{"type":"#] {
             let e = err(text);
             assert_eq!(e.code, ErrorCode::InvalidMessage, "{text}");
             assert!(e.reference.is_none());
@@ -428,6 +440,14 @@ mod tests {
         assert_eq!(e.code, ErrorCode::InvalidMessage);
         assert!(e.message.contains("type"), "{}", e.message);
         assert_eq!(e.reference.map(RawValue::get), Some(r#""x""#));
+    }
+
+    #[test]
+    fn a_non_string_type_is_named_as_such() {
+        let e = err(r#"{"type":1,"ref":"z"}"#);
+        assert_eq!(e.code, ErrorCode::InvalidMessage);
+        assert!(e.message.contains("`type` must be a string"), "{}", e.message);
+        assert_eq!(e.reference.map(RawValue::get), Some(r#""z""#));
     }
 
     #[test]

@@ -31,10 +31,7 @@ pub async fn upgrade(
     let token = from_query.as_deref().or_else(|| bearer_token(&headers));
     let who = match participant(&state, token).await {
         Ok(who) => who,
-        Err(e) => {
-            state.metrics.error(e.code().as_str());
-            return e.into_response();
-        }
+        Err(e) => return e.into_response(),
     };
     let ws = match ws {
         Ok(ws) => ws,

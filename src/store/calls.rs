@@ -12,18 +12,19 @@ macro_rules! call_cols {
         "c.id, c.tenant_id, c.room_name, c.from_user_id, c.from_user_type, c.to_user_id, c.to_user_type, \
          c.caller_name, c.status, c.started_at, c.answered_at, c.ended_at, c.duration, c.end_reason, c.ended_by, \
          c.ring_deadline, c.grace_deadline, c.grace_reason, c.caller_session, c.callee_session, c.record, \
-         c.node_id, c.version"
+         c.node_id, c.version, c.grace_since"
     };
 }
 
 pub(super) const INSERT_CALL: &str = "INSERT INTO calls (id, tenant_id, room_name, from_user_id, from_user_type, to_user_id, \
      to_user_type, caller_name, status, started_at, answered_at, ended_at, duration, end_reason, ended_by, \
-     ring_deadline, grace_deadline, grace_reason, caller_session, callee_session, record, node_id, version) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)";
+     ring_deadline, grace_deadline, grace_reason, caller_session, callee_session, record, node_id, version, \
+     grace_since) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
+     $21, $22, $23, $24)";
 
 pub(super) const UPDATE_CALL: &str = "UPDATE calls SET status = $2, answered_at = $3, ended_at = $4, duration = $5, \
      end_reason = $6, ended_by = $7, ring_deadline = $8, grace_deadline = $9, grace_reason = $10, \
-     callee_session = $11, version = $12 WHERE id = $1 AND version = $13";
+     callee_session = $11, version = $12, grace_since = $14 WHERE id = $1 AND version = $13";
 
 // Which of two users hold a line (the slow path after a BUSY insert).
 pub(super) const LINES_OF: &str = "SELECT user_id FROM call_lines WHERE tenant_id = $1 AND user_id IN ($2, $3)";
@@ -101,6 +102,7 @@ struct CallRow {
     record: bool,
     node_id: String,
     version: i64,
+    grace_since: Option<i64>,
 }
 
 fn corrupt(what: &str, value: &str) -> Error {
@@ -144,6 +146,7 @@ impl TryFrom<CallRow> for Call {
             record: r.record,
             node_id: r.node_id,
             version: r.version,
+            grace_since: r.grace_since,
         })
     }
 }
@@ -187,6 +190,7 @@ macro_rules! bind_call {
             .bind($c.record)
             .bind(&$c.node_id)
             .bind($c.version)
+            .bind($c.grace_since)
     };
 }
 
@@ -244,6 +248,7 @@ macro_rules! call_writes {
                 .bind(&next.callee_session)
                 .bind(next.version)
                 .bind(next.version - 1)
+                .bind(next.grace_since)
                 .execute(&mut *conn)
                 .await?
                 .rows_affected();

@@ -158,8 +158,8 @@ impl<'a> CallValues<'a> {
         }
     }
 
-    /// `INSERT_CALL`'s `$1..$23`.
-    fn insert_args(&self) -> [&dyn ToSql; 23] {
+    /// `INSERT_CALL`'s `$1..$24`.
+    fn insert_args(&self) -> [&dyn ToSql; 24] {
         let c = self.c;
         [
             &c.id,
@@ -185,6 +185,7 @@ impl<'a> CallValues<'a> {
             &c.record,
             &c.node_id,
             &c.version,
+            &c.grace_since,
         ]
     }
 }
@@ -229,7 +230,7 @@ fn insert(conn: &Connection, call: &Call) -> Result<()> {
 fn update(conn: &Connection, c: &Call) -> Result<bool> {
     let v = CallValues::of(c);
     let prev = c.version - 1;
-    let args: [&dyn ToSql; 13] = [
+    let args: [&dyn ToSql; 14] = [
         &c.id,
         &v.status,
         &c.answered_at,
@@ -243,6 +244,7 @@ fn update(conn: &Connection, c: &Call) -> Result<bool> {
         &c.callee_session,
         &c.version,
         &prev,
+        &c.grace_since,
     ];
     prepare(conn, UPDATE_CALL, &args)
         .and_then(|mut s| s.raw_execute())

@@ -282,11 +282,30 @@ async fn connection_lost_ends_after_grace(b: Backend) {
     let mut aw = app.connect(&agent("t1", "a")).await;
     let id = ring(&mut cw, &mut aw, "a").await;
     aw.request(json!({"type": "call.accept", "callId": id})).await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let lost_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
     aw.kill();
     let ended = cw.next_of("call.ended").await;
     assert_eq!(ended["callId"], id.as_str());
     assert_eq!(ended["reason"], "connection_lost");
     assert_eq!(ended["status"], "COMPLETED");
+    // The call ended when the agent was lost, not when the grace ran out.
+    let (_, row) = app
+        .get(&format!("/api/voip/calls/{id}"), Some(&app.token(&customer("t1", "c"))))
+        .await;
+    let ended_at = ms_of(&row["endedAt"]);
+    assert!(
+        (lost_at - 50..lost_at + 400).contains(&ended_at),
+        "ended {ended_at}, lost {lost_at}"
+    );
+    assert_eq!(
+        row["duration"].as_i64().unwrap(),
+        (ended_at - ms_of(&row["answeredAt"])) / 1000
+    );
+    assert_eq!(row["duration"], 1);
 }
 
 async fn reconnect_inside_grace_keeps_the_call(b: Backend) {

@@ -79,8 +79,16 @@ async fn livekit_tokens_are_scoped_to_each_participant(b: Backend) {
     );
     // The caller's socket learns of the accept, with nothing of the callee's.
     let cw = app.connect(&c).await;
-    assert_eq!(cw.welcome["activeCalls"][0]["status"], "ACTIVE");
+    let active = &cw.welcome["activeCalls"][0];
+    assert_eq!(active["status"], "ACTIVE");
     assert!(cw.welcome.to_string().find(ack["token"].as_str().unwrap()).is_none());
+    // A reloaded page rejoins the room with a fresh token of its own.
+    let rejoin = verifier.verify(active["token"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (rejoin.sub.as_str(), rejoin.video.room.as_str()),
+        ("cust", room.as_str())
+    );
+    assert_eq!(active["livekitUrl"], "wss://lk.example.com");
 }
 
 crate::on_both_backends!(livekit_tokens_are_scoped_to_each_participant);

@@ -189,6 +189,11 @@ async fn health_readiness_and_metrics(b: Backend) {
     let _aw = app.connect(&agent("t1", "a")).await;
     let ack = cw.request(json!({"type": "call.start", "calleeId": "a"})).await;
     assert_eq!(ack["type"], "ack");
+    // REST errors are counted by code, like socket ones.
+    let (status, _) = app
+        .get("/api/voip/calls/nope", Some(&app.token(&customer("t1", "c"))))
+        .await;
+    assert_eq!(status, 404);
     let text = app
         .http
         .get(app.url("/metrics"))
@@ -202,9 +207,34 @@ async fn health_readiness_and_metrics(b: Backend) {
     assert!(text.contains("switchboard_calls_total{status=\"RINGING\"} 1"), "{text}");
     assert!(text.contains("switchboard_calls_open{status=\"RINGING\"} 1"), "{text}");
     assert!(text.contains("switchboard_call_setup_seconds_count 1"), "{text}");
+    assert!(
+        text.contains("switchboard_errors_total{code=\"call_not_found\"} 1"),
+        "{text}"
+    );
+}
+
+async fn web_demo_is_served_and_other_methods_get_json(b: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("index.html"), "<!doctype html><title>demo</title>").unwrap();
+    let path = dir.path().to_path_buf();
+    let app = spawn_with(b, move |s| s.web_dir = Some(path)).await;
+    let page = app.http.get(app.url("/")).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(page.text().await.unwrap().contains("<title>demo</title>"));
+    let (status, body) = app.post("/", None, json!({})).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
+    let (status, body) = app.get("/missing.js", None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
+    // No --dev: the dev route does not exist.
+    let (status, _) = app.post("/dev/token", None, json!({"userId": "x"})).await;
+    assert_eq!(status, 405);
 }
 
 crate::on_both_backends!(
+    web_demo_is_served_and_other_methods_get_json,
     rest_call_flow_and_history_paging,
     rest_errors_are_json_with_stable_codes,
     agents_list_and_presence_frames_follow_agents,
