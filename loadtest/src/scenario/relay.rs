@@ -78,6 +78,7 @@ struct Stamp {
 
 pub async fn run(common: &Common, args: &RelayArgs) -> anyhow::Result<Report> {
     let dialer = Dialer::new(&common.url, common.sources())?;
+    let rss_before = common.server_pid.and_then(procinfo::rss_bytes);
     let n = args.pairs.max(1);
     let run = common.run_prefix();
     let pb = progress::bar(n as u64, common.quiet, "pairing");
@@ -158,10 +159,14 @@ pub async fn run(common: &Common, args: &RelayArgs) -> anyhow::Result<Report> {
     }
     if let Some(rss) = rss {
         report.figure("server_rss_mib", (rss as f64 / 1048576.0 * 10.0).round() / 10.0);
-        report.figure(
-            "server_rss_per_peer_kib",
-            (rss as f64 / 1024.0 / (2 * n) as f64 * 10.0).round() / 10.0,
-        );
+        if let Some(before) = rss_before {
+            let per_peer = rss.saturating_sub(before) as f64 / (2 * n) as f64 / 1024.0;
+            report.figure(
+                "server_rss_before_mib",
+                (before as f64 / 1048576.0 * 10.0).round() / 10.0,
+            );
+            report.figure("server_rss_per_peer_kib", (per_peer * 10.0).round() / 10.0);
+        }
     }
     report.latencies.push(Series::of("round trip", &shared.rtt));
     report.errors = shared.errors.snapshot();
