@@ -17,6 +17,7 @@ use crate::config::Settings;
 use crate::directory::Directory;
 use crate::listener::LimitedListener;
 use crate::media::livekit::LiveKitTokens;
+use crate::media::sfu::Sfu;
 use crate::metrics::Metrics;
 use crate::presence::Registry;
 use crate::store::Store;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub store: Store,
     pub metrics: Arc<Metrics>,
     pub settings: Arc<Settings>,
+    /// The embedded SFU, in embedded media mode.
+    pub media: Option<Arc<Sfu>>,
     /// Cancelled to stop the server; sessions close with 1001 and leave their
     /// calls to the restart sweep (a stop is treated like a crash).
     pub shutdown: CancellationToken,
@@ -44,9 +47,9 @@ impl AppState {
         self.session_ids.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// STUN/TURN servers for browsers (p2p mode).
-    pub fn ice_servers(&self) -> Vec<IceServerView> {
-        Vec::new()
+    /// STUN/TURN servers for `user_id`'s browser (TURN credentials minted now).
+    pub fn ice_servers(&self, user_id: &str) -> Vec<IceServerView> {
+        crate::media::turn::ice_servers(&self.settings.ice, user_id, crate::clock::now_ms())
     }
 }
 
@@ -55,6 +58,8 @@ pub struct Application {
     listener: TcpListener,
     addr: SocketAddr,
     state: AppState,
+    /// The SFU's reports, consumed by the call layer once running.
+    media_events: Option<tokio::sync::mpsc::UnboundedReceiver<crate::media::sfu::MediaEvent>>,
 }
 
 impl Application {
@@ -81,12 +86,22 @@ impl Application {
         let directory = Arc::new(Directory::new(store.clone()));
         let bus = Arc::new(LocalBus::new(registry.clone()));
         let livekit = settings.livekit.clone().map(LiveKitTokens::new);
+        let shutdown = CancellationToken::new();
+        let (media, media_events) = if settings.media_mode == crate::media::MediaMode::Embedded {
+            let (sfu, events) = Sfu::start(settings.sfu.clone(), bus.clone(), shutdown.clone())
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot bind the SFU's UDP port {}: {e}", settings.sfu.bind))?;
+            (Some(sfu), Some(events))
+        } else {
+            (None, None)
+        };
         let calls = CallService::new(
             store.clone(),
             directory.clone(),
             registry.clone(),
             bus,
             livekit,
+            media.clone(),
             metrics.clone(),
             CallSettings {
                 ring_timeout: settings.ring_timeout,
@@ -96,6 +111,7 @@ impl Application {
                 call_rate_per_minute: settings.call_rate_per_minute,
                 call_rate_burst: settings.call_rate_burst,
                 presence_batch_window: settings.presence_batch_window,
+                record_calls: settings.record_calls,
             },
         );
         let seed = uuid::Uuid::new_v4().as_u64_pair().0 >> 12;
@@ -107,10 +123,16 @@ impl Application {
             store,
             metrics,
             settings: Arc::new(settings),
-            shutdown: CancellationToken::new(),
+            shutdown,
+            media,
             session_ids: Arc::new(AtomicU64::new(seed)),
         };
-        Ok(Self { listener, addr, state })
+        Ok(Self {
+            listener,
+            addr,
+            state,
+            media_events,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -136,6 +158,9 @@ impl Application {
         let recovered = state.calls.recover_after_restart().await?;
         if recovered > 0 {
             tracing::info!(calls = recovered, "resumed calls left open by a previous run");
+        }
+        if let Some(events) = self.media_events {
+            tokio::spawn(state.calls.clone().run_media_events(events, state.shutdown.clone()));
         }
         let sweeper = tokio::spawn(
             state

@@ -4,13 +4,15 @@
 //! durations instead of seconds and every choice resolved. Tests build
 //! `Settings` directly (millisecond timers, port 0).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
 use crate::media::MediaMode;
+use crate::media::sfu::{MEDIA_TIMEOUT, RTC_PORT, SfuSettings};
+use crate::media::turn::IceSettings;
 use crate::presence::PRESENCE_BATCH_WINDOW;
 use crate::store::StoreOptions;
 
@@ -94,9 +96,49 @@ pub struct Config {
     #[arg(long, env = "LIVEKIT_TOKEN_TTL_SECS", default_value_t = 600)]
     pub livekit_token_ttl_secs: u64,
 
-    /// Force a media mode; by default `livekit` when LiveKit is configured, else `p2p`.
+    /// Force a media mode; by default `livekit` when LiveKit is configured, else `embedded`.
     #[arg(long, env = "SWITCHBOARD_MEDIA_MODE", value_enum)]
     pub media_mode: Option<MediaMode>,
+
+    /// UDP port of the embedded SFU; every media connection shares it (0: any free port).
+    #[arg(long, env = "SWITCHBOARD_RTC_PORT", default_value_t = RTC_PORT)]
+    pub rtc_port: u16,
+
+    /// Address the SFU's UDP port binds to (default: the host of SWITCHBOARD_ADDR).
+    #[arg(long, env = "SWITCHBOARD_RTC_IP")]
+    pub rtc_ip: Option<IpAddr>,
+
+    /// Address announced to browsers in ICE candidates (a server behind 1:1 NAT).
+    #[arg(long, env = "SWITCHBOARD_PUBLIC_IP")]
+    pub public_ip: Option<IpAddr>,
+
+    /// Seconds without media from a connected participant before the call ends (`media_failed`).
+    #[arg(long, env = "SWITCHBOARD_MEDIA_TIMEOUT_SECS", default_value_t = MEDIA_TIMEOUT.as_secs())]
+    pub media_timeout_secs: u64,
+
+    /// Directory of call recordings (embedded mode).
+    #[arg(long, env = "SWITCHBOARD_RECORDING_DIR", default_value = "recordings")]
+    pub recording_dir: PathBuf,
+
+    /// Record every call (otherwise only calls started with `record: true`).
+    #[arg(long, env = "SWITCHBOARD_RECORD_CALLS", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false, num_args = 0..=1, default_missing_value = "true")]
+    pub record_calls: bool,
+
+    /// STUN servers for browsers, comma-separated (`stun:stun.example.com:3478`).
+    #[arg(long, env = "SWITCHBOARD_STUN_URLS", value_delimiter = ',')]
+    pub stun_urls: Vec<String>,
+
+    /// TURN servers for browsers, comma-separated (`turn:turn.example.com:3478?transport=udp`).
+    #[arg(long, env = "SWITCHBOARD_TURN_URLS", value_delimiter = ',')]
+    pub turn_urls: Vec<String>,
+
+    /// coturn `static-auth-secret`: TURN credentials are minted from it per user (REST API scheme).
+    #[arg(long, env = "SWITCHBOARD_TURN_SECRET", hide_env_values = true)]
+    pub turn_secret: Option<String>,
+
+    /// Lifetime of minted TURN credentials.
+    #[arg(long, env = "SWITCHBOARD_TURN_TTL_SECS", default_value_t = 3600)]
+    pub turn_ttl_secs: u64,
 
     /// Seconds a call rings before it is MISSED.
     #[arg(long, env = "RING_TIMEOUT_SECS", default_value_t = 30)]
@@ -204,6 +246,9 @@ pub struct Settings {
     pub sweep_interval: Duration,
     pub presence_batch_window: Duration,
     pub socket: SocketSettings,
+    pub sfu: SfuSettings,
+    pub record_calls: bool,
+    pub ice: IceSettings,
 }
 
 impl Settings {
@@ -240,8 +285,15 @@ impl Settings {
             }
             (Some(m), _) => m,
             (None, Some(_)) => MediaMode::Livekit,
-            (None, None) => MediaMode::P2p,
+            (None, None) => MediaMode::Embedded,
         };
+        if !c.turn_urls.is_empty() && c.turn_secret.as_deref().is_none_or(str::is_empty) {
+            return Err("SWITCHBOARD_TURN_URLS needs SWITCHBOARD_TURN_SECRET (coturn's static-auth-secret)".into());
+        }
+        let rtc_ip = c.rtc_ip.unwrap_or_else(|| match c.addr.ip() {
+            ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            ip => ip,
+        });
         if c.ring_timeout_secs == 0 || c.ring_timeout_secs > 600 {
             return Err("RING_TIMEOUT_SECS must be between 1 and 600".into());
         }
@@ -269,6 +321,19 @@ impl Settings {
             web_dir: Some(c.web_dir),
             sweep_interval: SWEEP_INTERVAL,
             presence_batch_window: Duration::from_millis(c.presence_batch_ms.min(5_000)),
+            sfu: SfuSettings {
+                bind: SocketAddr::new(rtc_ip, c.rtc_port),
+                public_ip: c.public_ip,
+                media_timeout: Duration::from_secs(c.media_timeout_secs.max(1)),
+                recording_dir: c.recording_dir,
+            },
+            record_calls: c.record_calls,
+            ice: IceSettings {
+                stun_urls: c.stun_urls,
+                turn_urls: c.turn_urls,
+                turn_secret: c.turn_secret.filter(|s| !s.is_empty()),
+                turn_ttl: Duration::from_secs(c.turn_ttl_secs.clamp(60, 7 * 86_400)),
+            },
             socket: SocketSettings {
                 read_buffer: c.ws_read_buffer.clamp(256, 1 << 20),
                 write_buffer: c.ws_write_buffer.min(1 << 20),
@@ -309,7 +374,8 @@ mod tests {
         assert_eq!(s.jwt_secret, DEV_JWT_SECRET.as_bytes());
         assert_eq!(s.addr.to_string(), "127.0.0.1:3001");
         assert_eq!(s.ring_timeout, Duration::from_secs(30));
-        assert_eq!(s.media_mode, MediaMode::P2p);
+        assert_eq!(s.media_mode, MediaMode::Embedded);
+        assert_eq!(s.sfu.bind.to_string(), "127.0.0.1:7882");
     }
 
     #[test]
@@ -333,6 +399,27 @@ mod tests {
                 .contains("LIVEKIT_API_SECRET")
         );
         assert!(parse(&["--dev", "--media-mode", "livekit"]).is_err());
+    }
+
+    #[test]
+    fn turn_needs_its_secret_and_rtc_binds_with_the_server() {
+        let err = parse(&["--dev", "--turn-urls", "turn:t.example.com:3478"]).unwrap_err();
+        assert!(err.contains("SWITCHBOARD_TURN_SECRET"), "{err}");
+        let s = parse(&[
+            "--dev",
+            "--addr",
+            "0.0.0.0:80",
+            "--turn-urls",
+            "turn:a:3478,turns:b:5349",
+            "--turn-secret",
+            "s3cret",
+            "--public-ip",
+            "203.0.113.9",
+        ])
+        .unwrap();
+        assert_eq!(s.ice.turn_urls, ["turn:a:3478", "turns:b:5349"]);
+        assert_eq!(s.sfu.bind.to_string(), "0.0.0.0:7882");
+        assert_eq!(s.sfu.public_ip, Some("203.0.113.9".parse().unwrap()));
     }
 
     #[test]

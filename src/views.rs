@@ -62,8 +62,11 @@ impl From<&Call> for CallView {
             status: c.status,
             end_reason: c.end_reason,
             ended_by: c.ended_by.clone(),
-            recording_url: None,
-            recording_bytes: None,
+            recording_url: c
+                .recording_path
+                .as_ref()
+                .map(|_| format!("/api/voip/calls/{}/recording", c.id)),
+            recording_bytes: c.recording_bytes,
         }
     }
 }
@@ -198,7 +201,12 @@ pub enum ServerMsg<'a> {
     #[serde(rename = "rtc.offer")]
     RtcOffer { call_id: &'a str, sdp: &'a str },
     #[serde(rename = "rtc.answer")]
-    RtcAnswer { call_id: &'a str, sdp: &'a str },
+    RtcAnswer {
+        call_id: &'a str,
+        sdp: &'a str,
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a RawValue>,
+    },
     #[serde(rename = "rtc.candidate")]
     RtcCandidate { call_id: &'a str, candidate: &'a RawValue },
     #[serde(rename = "error")]

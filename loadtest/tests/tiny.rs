@@ -57,6 +57,14 @@ async fn switchboard() -> Server {
         sweep_interval: Duration::from_millis(200),
         presence_batch_window: switchboard::presence::PRESENCE_BATCH_WINDOW,
         socket: SocketSettings::default(),
+        sfu: switchboard::media::sfu::SfuSettings {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            public_ip: None,
+            media_timeout: switchboard::media::sfu::MEDIA_TIMEOUT,
+            recording_dir: std::env::temp_dir().join("switchboard-test-recordings"),
+        },
+        record_calls: false,
+        ice: Default::default(),
     };
     let app = Application::build(settings).await.unwrap();
     let url = format!("http://{}", app.local_addr());

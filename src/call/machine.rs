@@ -175,6 +175,8 @@ fn base(new: NewCall, now: Millis, status: CallStatus, ring_deadline: Option<Mil
         caller_session: new.caller_session,
         callee_session: None,
         record: new.record,
+        recording_path: None,
+        recording_bytes: None,
         node_id: new.node_id,
         version: 0,
     }

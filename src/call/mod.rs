@@ -2,6 +2,7 @@
 
 mod lifecycle;
 pub mod machine;
+mod media;
 pub mod model;
 mod notify;
 mod ratelimit;

@@ -192,6 +192,10 @@ pub struct Call {
     pub callee_session: Option<String>,
     /// Whether the call's media is recorded (embedded SFU only).
     pub record: bool,
+    /// The recording's directory under the recording root, once written.
+    pub recording_path: Option<String>,
+    /// Total size of the recording's files.
+    pub recording_bytes: Option<i64>,
     /// The node that created the call; its restart sweeps the call.
     pub node_id: String,
     /// Optimistic-concurrency counter: every update is conditional on it.

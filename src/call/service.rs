@@ -21,6 +21,7 @@ use crate::directory::Directory;
 use crate::error::{Error, ErrorCode, Result};
 use crate::media::MediaMode;
 use crate::media::livekit::LiveKitTokens;
+use crate::media::sfu::Sfu;
 use crate::metrics::Metrics;
 use crate::presence::{PresenceChange, PresenceFanout, Registry, SessionId};
 use crate::store::{CreateOutcome, Store};
@@ -39,6 +40,8 @@ pub struct CallSettings {
     pub call_rate_burst: u32,
     /// How long presence changes are gathered per tenant (0: send at once).
     pub presence_batch_window: Duration,
+    /// Record every call (embedded mode).
+    pub record_calls: bool,
 }
 
 /// What a start request led to.
@@ -61,6 +64,8 @@ pub struct CallService {
     /// Presence changes go out per tenant in short batches.
     pub(super) presence: Arc<PresenceFanout>,
     pub(super) livekit: Option<LiveKitTokens>,
+    /// The embedded SFU (embedded media mode).
+    pub(super) media: Option<Arc<Sfu>>,
     pub(super) metrics: Arc<Metrics>,
     pub(super) settings: CallSettings,
     /// Ring and grace timers of calls this node started or saw go idle.
@@ -106,6 +111,7 @@ impl CallService {
         registry: Arc<Registry>,
         bus: Arc<dyn Bus>,
         livekit: Option<LiveKitTokens>,
+        media: Option<Arc<Sfu>>,
         metrics: Arc<Metrics>,
         settings: CallSettings,
     ) -> Arc<Self> {
@@ -117,6 +123,7 @@ impl CallService {
             registry,
             bus,
             livekit,
+            media,
             metrics,
             settings,
             timers: Timers::default(),
@@ -186,12 +193,14 @@ impl CallService {
         };
         let from = party_of(caller);
         machine::check_start(&from, &to).map_err(machine_error)?;
-        if record == Some(true) && self.settings.media_mode != MediaMode::Embedded {
+        let embedded = self.settings.media_mode == MediaMode::Embedded;
+        if record == Some(true) && !embedded {
             return Err(Error::new(
                 ErrorCode::MediaUnavailable,
                 "recording needs the embedded media mode",
             ));
         }
+        let record = embedded && record.unwrap_or(self.settings.record_calls);
         // The insert itself detects busy lines. Two rounds: a line seen taken
         // may be released before the second look.
         for _ in 0..2 {
@@ -203,7 +212,7 @@ impl CallService {
                 callee: to.clone(),
                 caller_name: caller_name.clone().or_else(|| Some(caller.display_name())),
                 caller_session: session.map(|s| s.to_string()),
-                record: record.unwrap_or(false),
+                record,
                 node_id: self.settings.node_id.clone(),
             };
             let call = machine::ringing(new.clone(), now, self.settings.ring_timeout.as_millis() as Millis);
@@ -386,6 +395,7 @@ impl CallService {
         }
         if call.status != prev {
             self.metrics.call_reached(call.status);
+            self.media_follow(call, prev);
         }
     }
 

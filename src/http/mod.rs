@@ -4,6 +4,7 @@ mod admin;
 mod dev;
 mod health;
 pub mod json;
+mod recording;
 mod voip;
 
 use std::any::Any;
@@ -48,7 +49,10 @@ fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response<axum::body::Body
 
 /// All routes, with the body limit, panic guard and JSON fallbacks.
 pub fn router(state: AppState) -> Router {
-    let mut api = Router::new().merge(voip::router()).merge(admin::router());
+    let mut api = Router::new()
+        .merge(voip::router())
+        .merge(recording::router())
+        .merge(admin::router());
     api = api.fallback(not_found).method_not_allowed_fallback(method_not_allowed);
     let mut app = Router::new()
         .nest("/api", api)

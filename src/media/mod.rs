@@ -5,6 +5,9 @@
 //! `embedded`: switchboard itself forwards media (the SFU, see `sfu`).
 
 pub mod livekit;
+pub mod recording;
+pub mod sfu;
+pub mod turn;
 
 use clap::ValueEnum;
 use serde::Serialize;

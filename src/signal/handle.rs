@@ -1,8 +1,9 @@
 //! Turns one client frame into the call layer's action and the reply frame (`ack`, `pong` or `error`).
 //!
-//! Every request gets a reply carrying its `ref`, except `rtc.signal` and
-//! `rtc.candidate`, which are acknowledged only when they carry a `ref` (a
-//! relay of high-rate data should not double the traffic).
+//! Every request gets a reply carrying its `ref` (`rtc.offer`'s is the
+//! `rtc.answer`), except `rtc.signal`, `rtc.answer` and `rtc.candidate`, which
+//! are acknowledged only when they carry a `ref` (high-rate signaling should
+//! not double the traffic). Errors are always answered.
 
 use serde_json::value::RawValue;
 
@@ -129,11 +130,28 @@ async fn dispatch(
                 None => return Ok(None),
             }
         }
-        Request::RtcOffer { .. } | Request::RtcAnswer { .. } | Request::RtcCandidate { .. } => {
-            return Err(Error::new(
-                ErrorCode::MediaUnavailable,
-                "rtc.offer/answer/candidate are for the embedded media mode; this server relays rtc.signal",
-            ));
+        Request::RtcOffer { call_id, sdp } => {
+            let answer = calls.media_offer(who, session, &call_id, &sdp).await?;
+            ServerMsg::RtcAnswer {
+                call_id: &call_id,
+                sdp: &answer,
+                reference,
+            }
+            .to_text()
+        }
+        Request::RtcAnswer { call_id, sdp } => {
+            calls.media_answer(who, session, &call_id, &sdp).await?;
+            match reference {
+                Some(_) => ack(reference),
+                None => return Ok(None),
+            }
+        }
+        Request::RtcCandidate { call_id, candidate } => {
+            calls.media_candidate(who, session, &call_id, candidate).await?;
+            match reference {
+                Some(_) => ack(reference),
+                None => return Ok(None),
+            }
         }
     };
     Ok(Some(reply))

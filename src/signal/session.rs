@@ -94,7 +94,7 @@ async fn welcome(
         role: who.role.clone(),
     };
     let session_id = id.to_string();
-    let ice = state.ice_servers();
+    let ice = state.ice_servers(&who.user_id);
     Ok(ServerMsg::Welcome {
         session_id: &session_id,
         user: &user,

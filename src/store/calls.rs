@@ -12,7 +12,7 @@ macro_rules! call_cols {
         "c.id, c.tenant_id, c.room_name, c.from_user_id, c.from_user_type, c.to_user_id, c.to_user_type, \
          c.caller_name, c.status, c.started_at, c.answered_at, c.ended_at, c.duration, c.end_reason, c.ended_by, \
          c.ring_deadline, c.grace_deadline, c.grace_reason, c.caller_session, c.callee_session, c.record, \
-         c.node_id, c.version, c.grace_since"
+         c.node_id, c.version, c.grace_since, c.recording_path, c.recording_bytes"
     };
 }
 
@@ -25,6 +25,8 @@ pub(super) const INSERT_CALL: &str = "INSERT INTO calls (id, tenant_id, room_nam
 pub(super) const UPDATE_CALL: &str = "UPDATE calls SET status = $2, answered_at = $3, ended_at = $4, duration = $5, \
      end_reason = $6, ended_by = $7, ring_deadline = $8, grace_deadline = $9, grace_reason = $10, \
      callee_session = $11, version = $12, grace_since = $14 WHERE id = $1 AND version = $13";
+
+pub(super) const SET_RECORDING: &str = "UPDATE calls SET recording_path = $2, recording_bytes = $3 WHERE id = $1";
 
 // Which of two users hold a line (the slow path after a BUSY insert).
 pub(super) const LINES_OF: &str = "SELECT user_id FROM call_lines WHERE tenant_id = $1 AND user_id IN ($2, $3)";
@@ -103,6 +105,8 @@ struct CallRow {
     node_id: String,
     version: i64,
     grace_since: Option<i64>,
+    recording_path: Option<String>,
+    recording_bytes: Option<i64>,
 }
 
 fn corrupt(what: &str, value: &str) -> Error {
@@ -147,6 +151,8 @@ impl TryFrom<CallRow> for Call {
             node_id: r.node_id,
             version: r.version,
             grace_since: r.grace_since,
+            recording_path: r.recording_path,
+            recording_bytes: r.recording_bytes,
         })
     }
 }
@@ -282,6 +288,22 @@ impl Store {
         match &self.backend {
             Backend::Sqlite { writer, .. } => writer.update_call(next).await,
             Backend::Postgres(pool) => pg_update(&mut *pool.acquire().await?, next).await,
+        }
+    }
+
+    /// Notes where a call's recording is and how big it is.
+    pub async fn set_recording(&self, call_id: &str, path: &str, bytes: i64) -> Result<()> {
+        match &self.backend {
+            Backend::Sqlite { writer, .. } => writer.set_recording(call_id, path, bytes).await,
+            Backend::Postgres(pool) => {
+                sqlx::query(SET_RECORDING)
+                    .bind(call_id)
+                    .bind(path)
+                    .bind(bytes)
+                    .execute(pool)
+                    .await?;
+                Ok(())
+            }
         }
     }
 

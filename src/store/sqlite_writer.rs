@@ -19,7 +19,7 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
 use super::Participant;
-use super::calls::{CreateOutcome, INSERT_CALL, LINES_OF, UPDATE_CALL};
+use super::calls::{CreateOutcome, INSERT_CALL, LINES_OF, SET_RECORDING, UPDATE_CALL};
 use super::participants::UPSERT;
 use crate::call::model::{Call, EndReason};
 use crate::error::{Error, Result};
@@ -39,6 +39,7 @@ enum WriteOp {
     InsertFinal(Box<Call>, oneshot::Sender<Result<()>>),
     UpdateCall(Box<Call>, oneshot::Sender<Result<bool>>),
     Upsert(Box<Participant>, oneshot::Sender<Result<()>>),
+    SetRecording(Box<(String, String, i64)>, oneshot::Sender<Result<()>>),
     Stop(oneshot::Sender<()>),
 }
 
@@ -102,6 +103,11 @@ impl Writer {
 
     pub async fn upsert_participant(&self, p: &Participant) -> Result<()> {
         self.submit(|r| WriteOp::Upsert(Box::new(p.clone()), r)).await
+    }
+
+    pub async fn set_recording(&self, call_id: &str, path: &str, bytes: i64) -> Result<()> {
+        self.submit(|r| WriteOp::SetRecording(Box::new((call_id.to_owned(), path.to_owned(), bytes)), r))
+            .await
     }
 
     /// Finishes the queued writes, closes the connection and ends the thread.
@@ -295,6 +301,14 @@ fn exec(conn: &Connection, op: WriteOp, stop: &mut Option<oneshot::Sender<()>>) 
         WriteOp::InsertFinal(call, tx) => Done::Unit(tx, insert(conn, &call)),
         WriteOp::UpdateCall(call, tx) => Done::Update(tx, update(conn, &call)),
         WriteOp::Upsert(p, tx) => Done::Unit(tx, upsert(conn, &p)),
+        WriteOp::SetRecording(r, tx) => {
+            let (id, path, bytes) = &*r;
+            let done = prepare(conn, SET_RECORDING, &[id, path, bytes])
+                .and_then(|mut s| s.raw_execute())
+                .map(drop)
+                .map_err(db);
+            Done::Unit(tx, done)
+        }
         WriteOp::Stop(tx) => {
             *stop = Some(tx);
             return None;
@@ -357,6 +371,7 @@ fn refuse(op: WriteOp, why: &str) {
         WriteOp::InsertFinal(_, tx) => drop(tx.send(Err(err()))),
         WriteOp::UpdateCall(_, tx) => drop(tx.send(Err(err()))),
         WriteOp::Upsert(_, tx) => drop(tx.send(Err(err()))),
+        WriteOp::SetRecording(_, tx) => drop(tx.send(Err(err()))),
         WriteOp::Stop(tx) => drop(tx.send(())),
     }
 }

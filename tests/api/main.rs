@@ -1,9 +1,11 @@
 //! Integration tests: the real server on 127.0.0.1:0, driven over HTTP and WebSocket, on SQLite and PostgreSQL.
 
 mod helpers;
+mod rtc_client;
 
 mod calls;
 mod livekit;
+mod media;
 mod rest;
 mod restart;
 mod security;

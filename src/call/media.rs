@@ -1,0 +1,132 @@
+//! Calls meeting the embedded SFU: who may negotiate media, when it flows, failures and recordings.
+
+use std::sync::Arc;
+
+use serde_json::value::RawValue;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use webrtc::peer_connection::RTCIceCandidateInit;
+
+use super::machine::{Actor, Command};
+use super::model::{Call, CallStatus, EndReason};
+use super::service::CallService;
+use crate::auth::claims::Identity;
+use crate::error::{Error, ErrorCode, Result};
+use crate::media::sfu::{MediaEvent, PeerInfo, RoomInfo, Sfu};
+use crate::presence::SessionId;
+
+fn unavailable() -> Error {
+    Error::new(
+        ErrorCode::MediaUnavailable,
+        "rtc.offer/answer/candidate are for the embedded media mode; this server relays rtc.signal",
+    )
+}
+
+impl CallService {
+    fn sfu(&self) -> Result<&Arc<Sfu>> {
+        self.media.as_ref().ok_or_else(unavailable)
+    }
+
+    /// The call and the participant a media message is about (an open call of theirs).
+    async fn media_peer(&self, who: &Identity, call_id: &str, session: SessionId) -> Result<(RoomInfo, PeerInfo)> {
+        let cached = self.open.get(call_id).map(|c| c.value().clone());
+        let call: Call = match cached {
+            Some(c) => c,
+            None => self
+                .store
+                .get_call(call_id)
+                .await?
+                .ok_or_else(|| Error::new(ErrorCode::CallNotFound, "no such open call"))?,
+        };
+        if call.tenant_id != *who.tenant_id || call.status.is_final() {
+            return Err(Error::new(ErrorCode::CallNotFound, "no such open call"));
+        }
+        let side = call
+            .side_of(&who.user_id)
+            .ok_or_else(|| Error::new(ErrorCode::CallNotFound, "no such open call"))?;
+        Ok((
+            RoomInfo {
+                call_id: call.id.clone(),
+                tenant_id: who.tenant_id.clone(),
+                active: call.status == CallStatus::Active,
+                record: call.record,
+            },
+            PeerInfo {
+                side,
+                user_id: who.user_id.clone(),
+                session,
+            },
+        ))
+    }
+
+    /// `rtc.offer`: returns the SFU's answer. Allowed while the call rings;
+    /// media flows once it is ACTIVE.
+    pub async fn media_offer(&self, who: &Identity, session: SessionId, call_id: &str, sdp: &str) -> Result<String> {
+        let sfu = self.sfu()?.clone();
+        let (room, peer) = self.media_peer(who, call_id, session).await?;
+        sfu.offer(room, peer, sdp).await
+    }
+
+    /// `rtc.answer` to a server offer.
+    pub async fn media_answer(&self, who: &Identity, session: SessionId, call_id: &str, sdp: &str) -> Result<()> {
+        let sfu = self.sfu()?.clone();
+        let (_, peer) = self.media_peer(who, call_id, session).await?;
+        sfu.answer(call_id, &peer, sdp).await
+    }
+
+    /// `rtc.candidate` from the client.
+    pub async fn media_candidate(
+        &self,
+        who: &Identity,
+        session: SessionId,
+        call_id: &str,
+        candidate: &RawValue,
+    ) -> Result<()> {
+        let sfu = self.sfu()?.clone();
+        let init: RTCIceCandidateInit = serde_json::from_str(candidate.get())
+            .map_err(|e| Error::new(ErrorCode::InvalidMessage, format!("invalid candidate: {e}")))?;
+        let (_, peer) = self.media_peer(who, call_id, session).await?;
+        sfu.candidate(call_id, &peer, init).await
+    }
+
+    /// After a transition: media starts when a call becomes ACTIVE and is released when it ends.
+    pub(super) fn media_follow(&self, call: &Call, prev: CallStatus) {
+        let Some(sfu) = self.media.clone() else { return };
+        let id = call.id.clone();
+        if call.status.is_final() {
+            tokio::spawn(async move { sfu.close(&id).await });
+        } else if call.status == CallStatus::Active && prev == CallStatus::Ringing {
+            tokio::spawn(async move { sfu.activate(&id).await });
+        }
+    }
+
+    /// Applies the SFU's reports until `stop`: failed media ends the call,
+    /// finished recordings are noted on the CallLog row.
+    pub async fn run_media_events(
+        self: Arc<Self>,
+        mut events: mpsc::UnboundedReceiver<MediaEvent>,
+        stop: CancellationToken,
+    ) {
+        loop {
+            let event = tokio::select! {
+                _ = stop.cancelled() => return,
+                e = events.recv() => match e { Some(e) => e, None => return },
+            };
+            match event {
+                MediaEvent::Failed { call_id } => {
+                    let cmd = Command::Fail {
+                        reason: EndReason::MediaFailed,
+                    };
+                    if let Err(e) = self.transition(&call_id, None, Actor::System, cmd).await {
+                        tracing::debug!(error = %e, call = %call_id, "media failure after the call ended");
+                    }
+                }
+                MediaEvent::Recorded { call_id, path, bytes } => {
+                    if let Err(e) = self.store.set_recording(&call_id, &path, bytes as i64).await {
+                        e.log_if_internal();
+                    }
+                }
+            }
+        }
+    }
+}
