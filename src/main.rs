@@ -10,9 +10,12 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Log filter when RUST_LOG is unset: the WebRTC stack's per-connection notices are not news.
+const DEFAULT_LOG: &str = "info,rtc_dtls=error,rtc_ice=error";
+
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG)))
         .init();
     let config = Config::parse();
     let mut runtime = tokio::runtime::Builder::new_multi_thread();

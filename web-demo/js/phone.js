@@ -1,0 +1,212 @@
+// The call controller shared by both pages: one call at a time, its media,
+// and the in-call view (timer, mute, camera, hang up).
+
+import { CallMedia } from "./media.js";
+import { $, explain, fmtDuration, notice } from "./ui.js";
+
+const ENDINGS = {
+  "call.declined": (name) => `${name} declined the call.`,
+  "call.cancelled": (name, mine) => (mine ? "You cancelled the call." : `${name} hung up before you answered.`),
+  "call.missed": (name, mine) => (mine ? `No answer from ${name}.` : `Missed call from ${name}.`),
+  "call.answered_elsewhere": () => "The call was answered on another device.",
+};
+
+function endedWords(msg, name) {
+  if (msg.reason === "connection_lost") return `The call with ${name} was lost: a connection dropped.`;
+  if (msg.reason === "media_failed") return `The call with ${name} was lost: audio could not flow.`;
+  if (msg.reason === "server_restart") return "The call ended because the server restarted.";
+  return `Call with ${name} ended after ${fmtDuration(msg.duration)}.`;
+}
+
+export class Phone {
+  /** @param sig Signaling; @param onChange() called when a call starts or ends (refresh history). */
+  constructor(sig, onChange) {
+    this.sig = sig;
+    this.onChange = onChange || (() => {});
+    this.call = null; // { id, name, isCaller, media, answeredAt }
+    $("#hangup-btn").onclick = () => this.hangUp();
+    $("#mute-btn").onclick = () => this.toggleMute();
+    $("#camera-btn").onclick = () => this.toggleCamera();
+    setInterval(() => this.tick(), 250);
+  }
+
+  get mode() {
+    return this.sig.welcome?.mediaMode || "embedded";
+  }
+
+  busy() {
+    return this.call !== null;
+  }
+
+  /** Calls `calleeId` (shown as `name`); `record` asks the server to record it. */
+  async dial(calleeId, name, { record = false } = {}) {
+    if (this.call) return;
+    notice("");
+    let ack;
+    try {
+      ack = await this.sig.request({ type: "call.start", calleeId, ...(record ? { record: true } : {}) });
+    } catch (err) {
+      notice(explain(err), "error");
+      return;
+    }
+    const call = ack.call;
+    if (call.status === "BUSY") {
+      notice(`${name} is busy on another call. Try again in a moment.`, "error");
+      this.onChange();
+      return;
+    }
+    this.call = { id: call.id, name, isCaller: true };
+    if (ack.glare) {
+      this.call.answeredAt = Date.now();
+    }
+    this.show(ack.glare ? `In call with ${name}` : `Calling ${name}…`);
+    // Negotiate right away: media starts flowing the moment the call is accepted.
+    await this.startMedia();
+    if (ack.glare && this.mode === "p2p") await this.call?.media?.offerToPeer();
+  }
+
+  /** Accepts an incoming call. */
+  async accept(callId, name) {
+    if (this.call) return;
+    notice("");
+    try {
+      await this.sig.request({ type: "call.accept", callId });
+    } catch (err) {
+      notice(explain(err), "error");
+      return false;
+    }
+    this.call = { id: callId, name, isCaller: false, answeredAt: Date.now() };
+    this.show(`In call with ${name}`);
+    await this.startMedia();
+    return true;
+  }
+
+  async decline(callId) {
+    try {
+      await this.sig.request({ type: "call.decline", callId });
+    } catch (err) {
+      notice(explain(err), "error");
+    }
+    this.onChange();
+  }
+
+  async startMedia() {
+    const call = this.call;
+    if (!call || this.mode === "livekit") return;
+    const media = new CallMedia(this.sig, {
+      callId: call.id,
+      mode: this.mode,
+      iceServers: this.sig.welcome?.iceServers,
+      isCaller: call.isCaller,
+      onRemoteStream: (stream) => {
+        const video = $("#remote-video");
+        if (video.srcObject !== stream) video.srcObject = stream;
+      },
+      onState: (state) => {
+        $("#incall").dataset.media = state;
+      },
+      onError: (err) => notice(explain(err), "error"),
+    });
+    call.media = media;
+    try {
+      const local = await media.start();
+      $("#local-video").srcObject = local;
+      $("#camera-btn").disabled = !media.hasCamera();
+    } catch (err) {
+      // No microphone, no call: hang up rather than sit in silence, and say why.
+      if (this.call === call) await this.hangUp(explain(err), "error");
+      else notice(explain(err), "error");
+    }
+  }
+
+  /** Frames about calls and media; returns true if handled. */
+  handle(msg) {
+    const call = this.call;
+    if (!call || msg.callId !== call.id) return false;
+    if (msg.type.startsWith("rtc.")) {
+      call.media?.handle(msg);
+      return true;
+    }
+    if (msg.type === "call.accepted") {
+      call.answeredAt = Date.now();
+      this.show(`In call with ${call.name}`);
+      if (this.mode === "p2p") call.media?.offerToPeer();
+      return true;
+    }
+    if (msg.type === "call.ended") {
+      this.finish(endedWords(msg, call.name), msg.reason === "hangup" ? "info" : "error");
+      return true;
+    }
+    const words = ENDINGS[msg.type];
+    if (words) {
+      this.finish(words(call.name, call.isCaller), msg.type === "call.cancelled" && call.isCaller ? "info" : "error");
+      return true;
+    }
+    return false;
+  }
+
+  /** Ends the call; `text` replaces the usual "call ended" words. */
+  async hangUp(text, kind = "info") {
+    const call = this.call;
+    if (!call) return;
+    try {
+      await this.sig.request({ type: "call.end", callId: call.id });
+    } catch (err) {
+      if (err.code !== "call_ended") notice(explain(err), "error");
+    }
+    if (this.call === call) {
+      this.finish(text || (call.answeredAt ? `Call with ${call.name} ended.` : "You cancelled the call."), text ? kind : "info");
+    }
+  }
+
+  finish(text, kind) {
+    const call = this.call;
+    if (!call) return;
+    call.media?.close();
+    this.call = null;
+    $("#incall").hidden = true;
+    $("#incall").dataset.state = "idle";
+    $("#remote-video").srcObject = null;
+    $("#local-video").srcObject = null;
+    notice(text, kind);
+    this.onChange();
+  }
+
+  toggleMute() {
+    const call = this.call;
+    if (!call?.media) return;
+    call.muted = !call.muted;
+    call.media.setMuted(call.muted);
+    $("#mute-btn").textContent = call.muted ? "Unmute" : "Mute";
+    $("#mute-btn").setAttribute("aria-pressed", String(call.muted));
+  }
+
+  toggleCamera() {
+    const call = this.call;
+    if (!call?.media) return;
+    call.cameraOff = !call.cameraOff;
+    call.media.setCamera(!call.cameraOff);
+    $("#camera-btn").textContent = call.cameraOff ? "Camera on" : "Camera off";
+    $("#camera-btn").setAttribute("aria-pressed", String(call.cameraOff));
+  }
+
+  show(status) {
+    const view = $("#incall");
+    view.hidden = false;
+    view.dataset.state = this.call?.answeredAt ? "active" : "ringing";
+    $("#call-status").textContent = status;
+    $("#mute-btn").textContent = "Mute";
+    $("#camera-btn").textContent = "Camera off";
+    $("#hangup-btn").textContent = this.call?.answeredAt ? "Hang up" : "Cancel";
+    this.tick();
+  }
+
+  tick() {
+    const call = this.call;
+    $("#call-timer").textContent = call?.answeredAt ? fmtDuration((Date.now() - call.answeredAt) / 1000) : "";
+    if (call?.answeredAt) {
+      $("#incall").dataset.state = "active";
+      $("#hangup-btn").textContent = "Hang up";
+    }
+  }
+}

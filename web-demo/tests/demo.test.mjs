@@ -1,0 +1,265 @@
+// Browser tests of the web demo: a real switchboard (debug build, --dev, a
+// temporary SQLite file) and Debian's chromium driven by playwright-core, two
+// contexts with fake media devices. Screenshots go to ./artifacts/.
+//
+// Run: npm test --prefix web-demo/tests (scripts/test.sh builds the server first).
+
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, "../..");
+const artifacts = join(here, "artifacts");
+const bin = process.env.SWITCHBOARD_BIN || join(root, "target/debug/switchboard");
+const RING_SECS = 4;
+const WAIT = 30_000;
+
+const CHROMIUM_FLAGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--use-fake-ui-for-media-stream",
+  "--use-fake-device-for-media-stream",
+];
+
+let server;
+let browser;
+let base;
+let tmp;
+
+function freePort() {
+  return new Promise((ok) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => ok(port));
+    });
+  });
+}
+
+before(async () => {
+  mkdirSync(artifacts, { recursive: true });
+  tmp = mkdtempSync(join(tmpdir(), "switchboard-demo-"));
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  server = spawn(
+    bin,
+    [
+      "--dev",
+      "--addr", `127.0.0.1:${port}`,
+      "--database-url", `sqlite://${join(tmp, "demo.db")}`,
+      "--web-dir", join(root, "web-demo"),
+      "--rtc-port", "0",
+      "--recording-dir", join(tmp, "recordings"),
+      "--ring-timeout-secs", String(RING_SECS),
+      "--call-rate-per-minute", "1000",
+      "--call-rate-burst", "1000",
+    ],
+    { stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "warn,rtc_dtls=error,rtc_ice=error" } },
+  );
+  for (let i = 0; ; i++) {
+    try {
+      if ((await fetch(`${base}/healthz`)).ok) break;
+    } catch {}
+    if (i > 300) throw new Error(`switchboard did not start (${bin})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: CHROMIUM_FLAGS });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill("SIGTERM");
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+/** A signed-in page for a quick-pick person ("Agent Alice", "Customer Carol", ...). */
+async function signIn(pick, { deniedMedia = false } = {}) {
+  const context = await browser.newContext({ permissions: ["microphone", "camera"], viewport: { width: 1100, height: 900 } });
+  const page = await context.newPage();
+  page.on("pageerror", (e) => console.error(`[${pick}] page error:`, e.message));
+  if (deniedMedia) {
+    await page.addInitScript(() => {
+      navigator.mediaDevices.getUserMedia = async () => {
+        throw new DOMException("Permission denied", "NotAllowedError");
+      };
+    });
+  }
+  await page.goto(`${base}/`);
+  await page.getByRole("button", { name: pick }).click();
+  await page.waitForURL(/\/(agent|customer)\.html$/);
+  await page.locator('#conn[data-state="online"]').waitFor({ timeout: WAIT });
+  return page;
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
+}
+
+/** Bytes of inbound audio in the page's current peer connection. */
+async function inboundAudioBytes(page) {
+  return page.evaluate(async () => {
+    const pc = window.demo?.pc;
+    if (!pc) return 0;
+    let bytes = 0;
+    (await pc.getStats()).forEach((r) => {
+      if (r.type === "inbound-rtp" && r.kind === "audio") bytes += r.bytesReceived || 0;
+    });
+    return bytes;
+  });
+}
+
+async function eventually(what, fn, timeout = WAIT) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+async function noticeText(page) {
+  return (await page.locator("#notice").textContent()) || "";
+}
+
+/** The first history row: { status, duration }. */
+async function lastCall(page) {
+  const row = page.locator("#history tr").first();
+  return { status: await row.getAttribute("data-status"), duration: Number(await row.locator("[data-duration]").getAttribute("data-duration")) };
+}
+
+test("a customer calls an agent, they talk, the agent hangs up, history shows the duration", async () => {
+  const agent = await signIn("Agent Alice");
+  const customer = await signIn("Customer Carol");
+  const callBtn = customer.locator('[data-call="agent-alice"]');
+  await callBtn.waitFor({ timeout: WAIT });
+  await shot(customer, "customer-agents");
+  await shot(agent, "agent-console");
+
+  await callBtn.click();
+  await agent.locator("#incoming:not([hidden])").waitFor({ timeout: WAIT });
+  assert.match(await agent.locator("#incoming-from").textContent(), /Carol/);
+  await shot(agent, "agent-incoming");
+  await agent.locator("#accept-btn").click();
+  const acceptedAt = Date.now();
+
+  await agent.locator('#incall[data-state="active"]').waitFor({ timeout: WAIT });
+  await customer.locator('#incall[data-state="active"]').waitFor({ timeout: WAIT });
+  // Audio flows both ways through the embedded SFU, and keeps flowing.
+  for (const page of [agent, customer]) {
+    const first = await eventually("inbound audio", async () => (await inboundAudioBytes(page)) > 0 && inboundAudioBytes(page));
+    await new Promise((r) => setTimeout(r, 1500));
+    const later = await inboundAudioBytes(page);
+    assert.ok(later > first, `inbound audio grows (${first} -> ${later})`);
+  }
+  await shot(agent, "agent-in-call");
+  await shot(customer, "customer-in-call");
+
+  const talkFor = 4000 - (Date.now() - acceptedAt);
+  if (talkFor > 0) await new Promise((r) => setTimeout(r, talkFor));
+  await agent.locator("#hangup-btn").click();
+  const hungUpAt = Date.now();
+  for (const page of [agent, customer]) {
+    await page.locator("#incall").waitFor({ state: "hidden", timeout: WAIT });
+    await eventually("call ended notice", async () => /ended/.test(await noticeText(page)));
+  }
+  const onCall = (hungUpAt - acceptedAt) / 1000;
+  for (const page of [agent, customer]) {
+    const row = await eventually("history row", async () => {
+      const r = await lastCall(page);
+      return r.status === "COMPLETED" && r;
+    });
+    assert.ok(Math.abs(row.duration - onCall) <= 1, `duration ${row.duration}s vs ${onCall.toFixed(2)}s on the call`);
+  }
+  await shot(agent, "agent-history");
+  await shot(customer, "customer-history");
+  await agent.context().close();
+  await customer.context().close();
+});
+
+test("a declined call is shown as declined to the customer", async () => {
+  const agent = await signIn("Agent Alice");
+  const customer = await signIn("Customer Dan");
+  await customer.locator('[data-call="agent-alice"]').click({ timeout: WAIT });
+  await agent.locator("#incoming:not([hidden])").waitFor({ timeout: WAIT });
+  await agent.locator("#decline-btn").click();
+  await eventually("declined notice", async () => /declined/.test(await noticeText(customer)));
+  await customer.locator("#incall").waitFor({ state: "hidden" });
+  await shot(customer, "customer-declined");
+  assert.equal((await eventually("history", async () => (await lastCall(customer)).status === "DECLINED" && lastCall(customer))).status, "DECLINED");
+  await agent.context().close();
+  await customer.context().close();
+});
+
+test("an unanswered call becomes missed on both sides", async () => {
+  const agent = await signIn("Agent Bob");
+  const customer = await signIn("Customer Carol");
+  await customer.locator('[data-call="agent-bob"]').click({ timeout: WAIT });
+  await agent.locator("#incoming:not([hidden])").waitFor({ timeout: WAIT });
+  await eventually("customer sees no answer", async () => /No answer/.test(await noticeText(customer)), (RING_SECS + 10) * 1000);
+  await eventually("agent sees a missed call", async () => /Missed call/.test(await noticeText(agent)));
+  assert.ok(await agent.locator("#incoming").isHidden(), "the ringing banner is gone");
+  await shot(agent, "agent-missed");
+  assert.equal((await eventually("history", async () => (await lastCall(agent)).status === "MISSED" && lastCall(agent))).status, "MISSED");
+  await agent.context().close();
+  await customer.context().close();
+});
+
+test("the customer's list of agents follows agents live", async () => {
+  const customer = await signIn("Customer Dan");
+  const zoe = customer.locator('[data-agent-id="agent-zoe"]');
+  assert.equal(await zoe.count(), 0);
+  // Agent Zoe signs in (custom form).
+  const context = await browser.newContext({ permissions: ["microphone", "camera"] });
+  const agent = await context.newPage();
+  await agent.goto(`${base}/`);
+  await agent.fill("#custom [name=userId]", "agent-zoe");
+  await agent.fill("#custom [name=firstName]", "Zoe");
+  await agent.locator("#custom button[type=submit]").click();
+  await agent.locator('#conn[data-state="online"]').waitFor({ timeout: WAIT });
+  await zoe.waitFor({ timeout: WAIT });
+  await shot(customer, "customer-agents-live");
+  await agent.selectOption("#availability", "away");
+  await zoe.waitFor({ state: "detached", timeout: WAIT });
+  await agent.selectOption("#availability", "available");
+  await zoe.waitFor({ timeout: WAIT });
+  await context.close();
+  await zoe.waitFor({ state: "detached", timeout: WAIT });
+  await customer.context().close();
+});
+
+test("errors a user can meet are shown in words: busy agent, denied microphone", async () => {
+  const agent = await signIn("Agent Alice");
+  const first = await signIn("Customer Carol");
+  const second = await signIn("Customer Dan");
+  await first.locator('[data-call="agent-alice"]').click({ timeout: WAIT });
+  await agent.locator("#incoming:not([hidden])").waitFor({ timeout: WAIT });
+  await agent.locator("#accept-btn").click();
+  await agent.locator('#incall[data-state="active"]').waitFor({ timeout: WAIT });
+  // Alice is now busy: she left Dan's list; a stale button still tells him in words.
+  await second.locator('[data-call="agent-alice"]').waitFor({ state: "detached", timeout: WAIT });
+  await second.evaluate(() => window.demo.phone.dial("agent-alice", "Alice Agent"));
+  await eventually("busy notice", async () => /busy/.test(await noticeText(second)));
+  await shot(second, "customer-agent-busy");
+  await agent.locator("#hangup-btn").click();
+  await first.locator("#incall").waitFor({ state: "hidden", timeout: WAIT });
+
+  // A customer whose microphone is denied is told why, and the call is called off.
+  const denied = await signIn("Customer Carol", { deniedMedia: true });
+  await denied.locator('[data-call="agent-alice"]').click({ timeout: WAIT });
+  await eventually("permission notice", async () => /permission was denied/.test(await noticeText(denied)));
+  await shot(denied, "customer-permission-denied");
+  await eventually("the agent's phone stops ringing", async () => agent.locator("#incoming").isHidden());
+  for (const p of [agent, first, second, denied]) await p.context().close();
+});
