@@ -263,3 +263,32 @@ test("errors a user can meet are shown in words: busy agent, denied microphone",
   await eventually("the agent's phone stops ringing", async () => agent.locator("#incoming").isHidden());
   for (const p of [agent, first, second, denied]) await p.context().close();
 });
+
+test("a recorded call has a recording link in the history that plays both sides", async () => {
+  const agent = await signIn("Agent Bob");
+  const customer = await signIn("Customer Dan");
+  await customer.locator("#record").check();
+  await customer.locator('[data-call="agent-bob"]').click({ timeout: WAIT });
+  await agent.locator("#incoming:not([hidden])").waitFor({ timeout: WAIT });
+  await agent.locator("#accept-btn").click();
+  await eventually("audio flows", async () => (await inboundAudioBytes(agent)) > 2000);
+  await customer.locator("#hangup-btn").click();
+  await agent.locator("#incall").waitFor({ state: "hidden", timeout: WAIT });
+  // The recording is noted on the row moments after the call ends.
+  const link = await eventually("recording link", async () => {
+    await agent.evaluate(() => window.demo.phone.onChange());
+    const l = agent.locator("#history tr").first().getByRole("button", { name: "Play recording" });
+    return (await l.count()) > 0 && l;
+  });
+  await link.click();
+  const players = agent.locator("#history tr").first().locator("audio");
+  await players.nth(1).waitFor({ timeout: WAIT });
+  assert.equal(await players.count(), 2, "one track per participant");
+  const playable = await players.first().evaluate(
+    (a) => new Promise((ok) => (a.readyState >= 1 ? ok(true) : ((a.onloadedmetadata = () => ok(true)), (a.onerror = () => ok(false))))),
+  );
+  assert.ok(playable, "the recording loads in the browser");
+  await shot(agent, "agent-history-recording");
+  await agent.context().close();
+  await customer.context().close();
+});
