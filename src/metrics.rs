@@ -43,6 +43,10 @@ pub struct Metrics {
     pub relayed: Counter<u64, AtomicU64>,
     /// Resident memory of the process (set at scrape time from /proc/self/statm).
     pub resident_bytes: Gauge<i64, std::sync::atomic::AtomicI64>,
+    /// Calls with media in the embedded SFU (set at scrape time).
+    pub media_rooms: Gauge<i64, std::sync::atomic::AtomicI64>,
+    /// WebRTC connections open in the embedded SFU (set at scrape time).
+    pub media_connections: Gauge<i64, std::sync::atomic::AtomicI64>,
 }
 
 impl Default for Metrics {
@@ -63,6 +67,8 @@ impl Metrics {
         let frames_in = Counter::default();
         let relayed = Counter::default();
         let resident_bytes = Gauge::default();
+        let media_rooms = Gauge::default();
+        let media_connections = Gauge::default();
         registry.register("sockets", "Signaling sockets open on this node", sockets.clone());
         registry.register("calls", "Calls that reached each status", calls.clone());
         registry.register("calls_open", "Calls ringing or active now", calls_open.clone());
@@ -79,6 +85,16 @@ impl Metrics {
             "Resident memory of the server process",
             resident_bytes.clone(),
         );
+        registry.register(
+            "media_rooms",
+            "Calls with media in the embedded SFU",
+            media_rooms.clone(),
+        );
+        registry.register(
+            "media_connections",
+            "WebRTC connections open in the embedded SFU",
+            media_connections.clone(),
+        );
         Self {
             registry,
             sockets,
@@ -89,6 +105,8 @@ impl Metrics {
             frames_in,
             relayed,
             resident_bytes,
+            media_rooms,
+            media_connections,
         }
     }
 

@@ -181,6 +181,60 @@ def main():
             w(chart(r["label"]))
             w("")
 
+    churn = runs.get("media-churn")
+    conc = sorted((r for r in runs.values() if r["label"].startswith("media-concurrent-")), key=lambda r: r["params"]["concurrency"])
+    if churn or conc:
+        w("")
+        w("## Embedded SFU: calls with real media")
+        w("")
+        w("Each call rings, is accepted, and both participants connect to switchboard's SFU with a webrtc-crate "
+          "client (the load generator's, on this same machine) that sends 50 Opus packets a second; the server "
+          "forwards each side's audio to the other. A call counts as carried when at least 95% of its packets "
+          "arrived both ways.")
+    if churn:
+        sample = churn["params"]["sampleAfter"]
+        w("")
+        w(f"### {num(fig(churn, 'calls_completed'), 0)} calls set up and torn down, {churn['params']['concurrency']} at a time")
+        w("")
+        w("| | |")
+        w("|---|---:|")
+        for name, key, d in [
+            ("calls completed", "calls_completed", 0),
+            ("calls carried", "calls_carried", 0),
+            ("packet delivery", "delivery_ratio", 4),
+            ("server resident memory at the start (MiB)", "server_rss_start_mib", 1),
+            (f"server resident memory after the first {sample} calls (MiB)", f"server_rss_after_{sample}_calls_mib", 1),
+            ("server resident memory after all, media released (MiB)", "server_rss_end_mib", 1),
+            (f"growth since call {sample} (%)", "server_rss_growth_pct", 1),
+            ("SFU rooms / connections left open", "sfu_rooms_left", 0),
+        ]:
+            v = fig(churn, key)
+            if key == "sfu_rooms_left":
+                w(f"| {name} | {num(v, 0)} / {num(fig(churn, 'sfu_connections_left'), 0)} |")
+            else:
+                w(f"| {name} | {num(v, d)} |")
+        s = lat(churn, "call start→media up")
+        w(f"| call start → both media connected p50 / p99 (ms) | {num(s.get('p50_ms'), 1)} / {num(s.get('p99_ms'), 1)} |")
+        w(f"| errors | {errors(churn)} |")
+    if conc:
+        w("")
+        w(f"### Concurrent 1:1 audio calls ({conc[0]['params']['talkMs'] / 1000:g} s of talk each, all at once)")
+        w("")
+        w("| concurrent calls | carried | packet delivery | server CPU seconds | media up p99 (ms) | errors |")
+        w("|---:|---:|---:|---:|---:|---|")
+        best = None
+        for r in conc:
+            c = r["params"]["concurrency"]
+            ok = fig(r, "calls_carried", 0) >= 0.99 * c and (fig(r, "delivery_ratio") or 0) >= 0.99
+            if ok:
+                best = c
+            w(f"| {c} | {num(fig(r, 'calls_carried'), 0)} | {num(fig(r, 'delivery_ratio'), 4)} | "
+              f"{num(fig(r, 'server_cpu_seconds'), 2)} | {num(lat(r, 'call start→media up').get('p99_ms'), 1)} | {errors(r)} |")
+        w("")
+        w(f"Largest run with ≥ 99% of calls carried and ≥ 99% delivery: **{best if best else 'none'}** concurrent calls. "
+          "The load generator's two client connections per call run on the same two CPUs as the server, "
+          "so this measures the machine, not the server alone: compare the server's CPU seconds.")
+
     w("")
     w("## How to reproduce")
     w("")

@@ -5,11 +5,13 @@
 #      a. saturation (closed loop, WINDOW messages in flight per pair),
 #      b. a fixed offered rate both can carry (RATE_PER_PAIR per pair);
 #   2. switchboard alone: CONN_COUNT idle sockets held (memory per socket);
-#   3. switchboard alone: call setup at each of CALL_RATES calls per second.
+#   3. switchboard alone: call setup at each of CALL_RATES calls per second;
+#   4. the embedded SFU: MEDIA_CALLS calls set up and torn down (memory before /
+#      after), then MEDIA_CONCURRENCY concurrent 1:1 audio calls.
 #
 # Every loadtest command is recorded in $OUT/commands.txt and quoted in the
 # report. Results (JSON + SVG) stay in $OUT; the SVGs are copied to docs/bench/.
-# Usage: loadtest/bench/run.sh            (about 6 minutes plus the build)
+# Usage: loadtest/bench/run.sh            (about 12 minutes plus the build)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -25,6 +27,9 @@ CALL_PAIRS=${CALL_PAIRS:-2000}
 CALL_SECS=${CALL_SECS:-15}
 CALL_TENANTS=${CALL_TENANTS:-2000}
 BIG_TENANTS=${BIG_TENANTS:-50}
+MEDIA_CALLS=${MEDIA_CALLS:-1000}
+MEDIA_CONCURRENCY=${MEDIA_CONCURRENCY:-"50 100 200 300"}
+MEDIA_TALK_MS=${MEDIA_TALK_MS:-15000}
 SB_PORT=${SB_PORT:-3911}
 PJ_PORT=${PJ_PORT:-3912}
 OUT=${OUT:-loadtest/results/bench-$(date -u +%Y%m%dT%H%M%SZ)}
@@ -62,7 +67,7 @@ start_switchboard() {
   [ -n "$SB_PID" ] && { kill "$SB_PID"; wait "$SB_PID" 2>/dev/null || true; }
   rm -f "$TMP"/bench.db*
   target/release/switchboard --dev --addr "127.0.0.1:$SB_PORT" --database-url "sqlite://$TMP/bench.db" \
-    --call-rate-per-minute 1000000 --call-rate-burst 1000000 --web-dir "$TMP/none" \
+    --call-rate-per-minute 1000000 --call-rate-burst 1000000 --web-dir "$TMP/none" --rtc-port 0 \
     >>"$OUT/switchboard.log" 2>&1 &
   SB_PID=$!
   wait_port "$SB_PORT"
@@ -114,6 +119,14 @@ for rate in $CALL_RATES; do
 done
 start_switchboard
 lt $SB --server-pid "$SB_PID" --label "switchboard-1000-big-tenants" calls --pairs "$CALL_PAIRS" --rate 1000 --duration "$CALL_SECS" --tenants "$BIG_TENANTS"
+
+echo "bench: embedded SFU"
+start_switchboard
+lt $SB --server-pid "$SB_PID" --label media-churn media --calls "$MEDIA_CALLS" --concurrency 10 --talk-ms 500 --sample-after 10
+for c in $MEDIA_CONCURRENCY; do
+  start_switchboard
+  lt $SB --server-pid "$SB_PID" --label "media-concurrent-$c" media --calls "$c" --concurrency "$c" --talk-ms "$MEDIA_TALK_MS" --sample-after "$c"
+done
 
 python3 loadtest/bench/report.py "$OUT" "$REPORT"
 echo "bench: wrote $REPORT (results in $OUT)"

@@ -99,6 +99,14 @@ pub enum Command {
     /// accept → `call.accepted` (at the customer), end → `call.ended` (at the
     /// agent), the achieved rate, and every error by code.
     Calls(CallsArgs),
+    /// Calls with real media through the embedded SFU (webrtc-crate clients, Opus both ways).
+    ///
+    /// Runs --calls calls, at most --concurrency at once; each rings, is
+    /// accepted, connects both participants to the SFU, talks --talk-ms (50
+    /// packets a second each way), is checked for delivery, hung up and torn
+    /// down. Reports delivery, media setup time, and the server's resident
+    /// memory after the first --sample-after calls and at the end.
+    Media(MediaArgs),
     /// Pairs of peers exchange relayed signaling messages; reports messages per second and round trips.
     ///
     /// Against switchboard the pairs are in ACTIVE calls and send `rtc.signal`;
@@ -146,6 +154,25 @@ pub struct CallsArgs {
     /// Milliseconds a call is held before the customer hangs up.
     #[arg(long, default_value_t = 500)]
     pub hold_ms: u64,
+    /// Tenants to spread the pairs over.
+    #[arg(long, default_value_t = 10)]
+    pub tenants: usize,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct MediaArgs {
+    /// Calls to run in all.
+    #[arg(long, default_value_t = 100)]
+    pub calls: usize,
+    /// Calls at once.
+    #[arg(long, default_value_t = 10)]
+    pub concurrency: usize,
+    /// Milliseconds each call talks (both ways) once media is up.
+    #[arg(long, default_value_t = 1000)]
+    pub talk_ms: u64,
+    /// Calls after which the server's memory is sampled as the baseline.
+    #[arg(long, default_value_t = 10)]
+    pub sample_after: usize,
     /// Tenants to spread the pairs over.
     #[arg(long, default_value_t = 10)]
     pub tenants: usize,

@@ -6,6 +6,7 @@ pub mod net;
 pub mod procinfo;
 pub mod progress;
 pub mod report;
+pub mod rtc_client;
 pub mod scenario;
 pub mod stats;
 
@@ -18,6 +19,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Report> {
         Command::Connections(args) => scenario::connections::run(&cli.common, args).await?,
         Command::Calls(args) => scenario::calls::run(&cli.common, args).await?,
         Command::Relay(args) => scenario::relay::run(&cli.common, args).await?,
+        Command::Media(args) => scenario::media::run(&cli.common, args).await?,
     };
     if let Some(dir) = &cli.common.out_dir {
         report.write(dir)?;

@@ -12,7 +12,7 @@ use switchboard::Application;
 use switchboard::config::{Settings, SocketSettings};
 use switchboard::media::MediaMode;
 use switchboard::store::StoreOptions;
-use switchboard_loadtest::cli::{CallsArgs, Cli, Command, Common, ConnectionsArgs, RelayArgs, Target};
+use switchboard_loadtest::cli::{CallsArgs, Cli, Command, Common, ConnectionsArgs, MediaArgs, RelayArgs, Target};
 use switchboard_loadtest::report::Report;
 
 const SECRET: &str = "loadtest-tiny-secret-0123456789abcdef";
@@ -34,6 +34,10 @@ mod tokio_util_stop {
 }
 
 async fn switchboard() -> Server {
+    switchboard_in(MediaMode::P2p).await
+}
+
+async fn switchboard_in(media_mode: MediaMode) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let settings = Settings {
         addr: "127.0.0.1:0".parse().unwrap(),
@@ -46,7 +50,7 @@ async fn switchboard() -> Server {
         jwt_audience: "authenticated".into(),
         dev: false,
         livekit: None,
-        media_mode: MediaMode::P2p,
+        media_mode,
         ring_timeout: Duration::from_secs(30),
         reconnect_grace: Duration::from_secs(30),
         call_rate_per_minute: 100_000,
@@ -240,4 +244,30 @@ async fn tiny_relay_peerjs() {
     assert!(r.num("server_cpu_seconds").is_some());
     assert!(r.errors.is_empty(), "{:?}", r.errors);
     let _ = child.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tiny_media() {
+    let server = switchboard_in(MediaMode::Embedded).await;
+    let out = tempfile::tempdir().unwrap();
+    let r = run(
+        common(&server.url, out.path()),
+        Command::Media(MediaArgs {
+            calls: 4,
+            concurrency: 2,
+            talk_ms: 400,
+            sample_after: 2,
+            tenants: 1,
+        }),
+    )
+    .await;
+    assert_eq!(r.num("calls_completed"), Some(4.0), "{}", r.summary_text());
+    assert_eq!(r.num("calls_carried"), Some(4.0), "{}", r.summary_text());
+    assert!(r.num("delivery_ratio").unwrap() > 0.9);
+    assert_eq!(r.num("sfu_rooms_left"), Some(0.0));
+    assert_eq!(r.num("sfu_connections_left"), Some(0.0));
+    assert_eq!(r.latency("call start→media up").unwrap().count, 4);
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    check_files(out.path(), "media");
+    drop(server.stop);
 }

@@ -36,6 +36,10 @@ async fn readyz(State(state): State<AppState>) -> Response {
 
 async fn metrics(State(state): State<AppState>) -> Response {
     state.metrics.sockets.set(state.registry.session_count() as i64);
+    if let Some(sfu) = &state.media {
+        state.metrics.media_rooms.set(sfu.rooms() as i64);
+        state.metrics.media_connections.set(sfu.connections() as i64);
+    }
     if let Ok((ringing, active)) = state.calls.open_counts().await {
         use crate::metrics::StatusLabel;
         state

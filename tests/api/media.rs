@@ -6,7 +6,7 @@ use serde_json::json;
 use switchboard::media::MediaMode;
 
 use crate::helpers::*;
-use crate::rtc_client::RtcClient;
+use crate::rtc_client::join;
 
 const CALLER_TAG: u8 = 0xC1;
 const CALLEE_TAG: u8 = 0xC2;
@@ -59,8 +59,8 @@ async fn opus_flows_both_ways_through_the_sfu(b: Backend) {
     assert_eq!(cw.welcome["mediaMode"], "embedded");
     let id = call(&app, &mut cw, &mut aw, true, false).await;
 
-    let caller = RtcClient::join(&app, &c, &id, 0x1111_1111, CALLEE_TAG).await;
-    let callee = RtcClient::join(&app, &a, &id, 0x2222_2222, CALLER_TAG).await;
+    let caller = join(&app, &c, &id, 0x1111_1111, CALLEE_TAG).await;
+    let callee = join(&app, &a, &id, 0x2222_2222, CALLER_TAG).await;
     until("both connected", 15, || caller.connected() && callee.connected()).await;
     assert_eq!(sfu(&app).rooms(), 1);
     assert_eq!(sfu(&app).connections(), 2, "two connections on the one shared UDP port");
@@ -114,8 +114,8 @@ async fn media_flows_only_once_the_call_is_active(b: Backend) {
     let mut aw = app.connect(&a).await;
     let id = call(&app, &mut cw, &mut aw, false, false).await;
     // Both negotiate while it rings.
-    let caller = RtcClient::join(&app, &c, &id, 0x1111_1111, CALLEE_TAG).await;
-    let callee = RtcClient::join(&app, &a, &id, 0x2222_2222, CALLER_TAG).await;
+    let caller = join(&app, &c, &id, 0x1111_1111, CALLEE_TAG).await;
+    let callee = join(&app, &a, &id, 0x2222_2222, CALLER_TAG).await;
     until("both connected", 15, || caller.connected() && callee.connected()).await;
     caller.send_audio(50, CALLER_TAG).await;
     assert_eq!(callee.inbound.tagged.load(SeqCst), 0, "no media before the accept");
@@ -133,8 +133,8 @@ async fn stopped_media_ends_the_call_as_media_failed(b: Backend) {
     let mut cw = app.connect(&c).await;
     let mut aw = app.connect(&a).await;
     let id = call(&app, &mut cw, &mut aw, true, false).await;
-    let caller = RtcClient::join(&app, &c, &id, 0x1111_1111, CALLEE_TAG).await;
-    let callee = RtcClient::join(&app, &a, &id, 0x2222_2222, CALLER_TAG).await;
+    let caller = join(&app, &c, &id, 0x1111_1111, CALLEE_TAG).await;
+    let callee = join(&app, &a, &id, 0x2222_2222, CALLER_TAG).await;
     until("both connected", 15, || caller.connected() && callee.connected()).await;
     tokio::join!(caller.send_audio(30, CALLER_TAG), callee.send_audio(30, CALLEE_TAG));
     // Now both go silent: after the media timeout the call ends.
@@ -155,8 +155,8 @@ async fn recordings_are_written_and_only_participants_read_them(b: Backend) {
     let mut cw = app.connect(&c).await;
     let mut aw = app.connect(&a).await;
     let id = call(&app, &mut cw, &mut aw, true, true).await;
-    let caller = RtcClient::join(&app, &c, &id, 0x1111_1111, CALLEE_TAG).await;
-    let callee = RtcClient::join(&app, &a, &id, 0x2222_2222, CALLER_TAG).await;
+    let caller = join(&app, &c, &id, 0x1111_1111, CALLEE_TAG).await;
+    let callee = join(&app, &a, &id, 0x2222_2222, CALLER_TAG).await;
     until("both connected", 15, || caller.connected() && callee.connected()).await;
     tokio::join!(caller.send_audio(100, CALLER_TAG), callee.send_audio(100, CALLEE_TAG));
     cw.request(json!({"type": "call.end", "callId": id})).await;

@@ -2,6 +2,7 @@
 
 pub mod calls;
 pub mod connections;
+pub mod media;
 pub mod relay;
 
 use std::net::SocketAddr;
