@@ -51,6 +51,9 @@ async fn serve(config: Config) -> std::process::ExitCode {
         }
     }
     let mode = settings.media_mode;
+    if settings.record_calls && mode != switchboard::media::MediaMode::Embedded {
+        tracing::warn!("SWITCHBOARD_RECORD_CALLS has no effect: calls are recorded only in the embedded media mode");
+    }
     let store = settings.store.url.clone();
     let app = match Application::build(settings).await {
         Ok(app) => app,

@@ -41,7 +41,7 @@ pub struct Metrics {
     pub frames_in: Counter<u64, AtomicU64>,
     /// `rtc.signal` frames relayed.
     pub relayed: Counter<u64, AtomicU64>,
-    /// Resident memory of the process (set at scrape time from /proc/self/statm).
+    /// Resident memory of the process (set at scrape time from /proc/self/status).
     pub resident_bytes: Gauge<i64, std::sync::atomic::AtomicI64>,
     /// Calls with media in the embedded SFU (set at scrape time).
     pub media_rooms: Gauge<i64, std::sync::atomic::AtomicI64>,
@@ -134,9 +134,15 @@ impl Metrics {
     }
 }
 
-/// Resident set size of this process, from /proc/self/statm (Linux only).
+/// Resident set size of this process (`VmRSS` of /proc/self/status; Linux only).
 pub fn resident_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096)
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
 }

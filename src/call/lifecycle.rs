@@ -35,7 +35,8 @@ impl CallService {
     /// participants are back. Broadcasts the agent's presence change since
     /// `before` (registration and in-call state coalesced into one).
     pub async fn session_opened(self: &Arc<Self>, who: &Identity, before: PresenceStatus) -> Result<SessionStart> {
-        let open = self.store.open_call_of(&who.tenant_id, &who.user_id).await;
+        // Boxed: inlined, the store's futures make every session's task large.
+        let open = Box::pin(self.store.open_call_of(&who.tenant_id, &who.user_id)).await;
         let open = match open {
             Ok(o) => o,
             Err(e) => {
@@ -86,7 +87,7 @@ impl CallService {
     /// The user's last session closed: a ringing caller cancels, an active
     /// participant enters the reconnect grace.
     pub async fn user_went_offline(self: &Arc<Self>, who: &Identity) -> Result<()> {
-        let Some(call) = self.store.open_call_of(&who.tenant_id, &who.user_id).await? else {
+        let Some(call) = Box::pin(self.store.open_call_of(&who.tenant_id, &who.user_id)).await? else {
             return Ok(());
         };
         let cmd = match (call.status, call.side_of(&who.user_id)) {
@@ -97,7 +98,7 @@ impl CallService {
             },
             _ => return Ok(()),
         };
-        match self.transition(&call.id, None, Actor::System, cmd).await {
+        match Box::pin(self.transition(&call.id, None, Actor::System, cmd)).await {
             Ok(_) => Ok(()),
             Err(e) if e.code() != ErrorCode::Internal => Ok(()),
             Err(e) => Err(e),

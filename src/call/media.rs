@@ -15,16 +15,18 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::media::sfu::{MediaEvent, PeerInfo, RoomInfo, Sfu};
 use crate::presence::SessionId;
 
-fn unavailable() -> Error {
-    Error::new(
-        ErrorCode::MediaUnavailable,
-        "rtc.offer/answer/candidate are for the embedded media mode; this server relays rtc.signal",
-    )
-}
-
 impl CallService {
     fn sfu(&self) -> Result<&Arc<Sfu>> {
-        self.media.as_ref().ok_or_else(unavailable)
+        self.media.as_ref().ok_or_else(|| {
+            let how = match self.settings.media_mode {
+                crate::media::MediaMode::Livekit => "media goes through LiveKit with the call's token",
+                _ => "browsers connect to each other with rtc.signal",
+            };
+            Error::new(
+                ErrorCode::MediaUnavailable,
+                format!("rtc.offer/answer/candidate are for the embedded media mode; on this server {how}"),
+            )
+        })
     }
 
     /// The call and the participant a media message is about (an open call of theirs).

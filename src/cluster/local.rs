@@ -24,6 +24,9 @@ impl Bus for LocalBus {
                 self.registry
                     .deliver_session_or_user(&e.tenant_id, user_id, *session, &e.frame)
             }
+            Target::SessionOnly { user_id, session } => {
+                self.registry.deliver_session(&e.tenant_id, user_id, *session, &e.frame)
+            }
             Target::Tenant => self.registry.broadcast(&e.tenant_id, &e.frame),
         }
     }

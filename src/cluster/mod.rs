@@ -26,6 +26,8 @@ pub enum Target {
     },
     /// One session of a user; every session if that one is gone.
     Session { user_id: Arc<str>, session: SessionId },
+    /// One session of a user, or nobody (media signaling only its owner can answer).
+    SessionOnly { user_id: Arc<str>, session: SessionId },
     /// Every session of the tenant.
     Tenant,
 }

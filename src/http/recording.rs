@@ -2,8 +2,8 @@
 //!
 //! `GET /api/voip/calls/{id}/recording` lists the tracks;
 //! `GET /api/voip/calls/{id}/recording/{side}` streams one (`caller` or
-//! `callee`). The token may come in `Authorization: Bearer` or, so an
-//! `<audio src>` can play it, in `?access_token=`.
+//! `callee`). The token may come in `?access_token=` (so an `<audio src>` can
+//! play it) or `Authorization: Bearer`, looked up in that order as on the socket.
 
 use std::path::{Component, Path as FsPath, PathBuf};
 
@@ -56,7 +56,7 @@ fn not_recorded() -> Error {
 
 /// The participant's call and its recording directory.
 async fn recorded_call(state: &AppState, headers: &HeaderMap, q: &TokenQuery, id: &str) -> Result<(Call, PathBuf)> {
-    let token = bearer_token(headers).or(q.access_token.as_deref());
+    let token = q.access_token.as_deref().or_else(|| bearer_token(headers));
     let who = participant(state, token).await?;
     let call = state.calls.get_for(&who, id).await?;
     let rel = call.recording_path.as_deref().ok_or_else(not_recorded)?;
@@ -102,11 +102,11 @@ async fn track(
     ApiQuery(q): ApiQuery<TokenQuery>,
     Path((id, side)): Path<(String, String)>,
 ) -> Result<Response> {
+    let (call, dir) = recorded_call(&state, &headers, &q, &id).await?;
     let side = side.strip_suffix(".ogg").unwrap_or(&side);
     if side != "caller" && side != "callee" {
         return Err(Error::new(ErrorCode::NotFound, "the side is `caller` or `callee`"));
     }
-    let (call, dir) = recorded_call(&state, &headers, &q, &id).await?;
     let file = tokio::fs::File::open(dir.join(format!("{side}.ogg")))
         .await
         .map_err(|_| not_recorded())?;

@@ -2,11 +2,15 @@
 //!
 //! The Ogg writer of the `rtc` crate assumes increasing RTP timestamps (it
 //! subtracts them). Browsers start at a random timestamp, which may wrap
-//! during a call, and the network may reorder or duplicate packets. The
-//! recorder therefore keeps only packets newer than the last one written and
-//! hands the writer timestamps counted from the first packet.
+//! during a call; the network may reorder or duplicate packets; a participant
+//! who reconnects starts a new stream (new SSRC, new numbers). The recorder
+//! therefore maps every packet onto one continuous stream (`RtpRewriter`,
+//! as forwarding does), keeps only packets newer than the last one written,
+//! and hands the writer timestamps counted from the first packet. A file that
+//! already exists (the call resumed after a restart) is continued as a
+//! chained Ogg stream, never truncated.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
@@ -14,7 +18,7 @@ use rtc::media::io::Writer;
 use rtc::media::io::ogg_writer::OggWriter;
 use rtc::rtp::packet::Packet;
 
-use super::sfu::rewrite::seq_newer;
+use super::sfu::rewrite::{RtpRewriter, seq_newer};
 
 /// Timestamp the first recorded packet gets (the writer treats 1 specially).
 const FIRST_TS: u32 = 1_000;
@@ -27,6 +31,8 @@ pub struct OggRecorder {
     path: PathBuf,
     first_ts: Option<u32>,
     last: Option<(u16, u32)>,
+    /// One continuous stream whatever sources the participant went through.
+    continuity: RtpRewriter,
     /// Packets written.
     pub packets: u64,
 }
@@ -37,38 +43,40 @@ impl OggRecorder {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let file = BufWriter::new(File::create(path)?);
+        let file = BufWriter::new(OpenOptions::new().create(true).append(true).open(path)?);
         let writer = OggWriter::new(file, 48_000, 2).map_err(std::io::Error::other)?;
         Ok(Self {
             writer,
             path: path.to_owned(),
             first_ts: None,
             last: None,
+            continuity: RtpRewriter::new(0, 960),
             packets: 0,
         })
     }
 
     /// Writes `pkt` if it is newer than the last one written; others are dropped.
     pub fn write(&mut self, pkt: &Packet) {
-        let h = &pkt.header;
         if pkt.payload.is_empty() {
             return;
         }
-        let first = *self.first_ts.get_or_insert(h.timestamp);
-        let elapsed = h.timestamp.wrapping_sub(first);
+        let h = &pkt.header;
+        let o = self.continuity.rewrite(h.ssrc, h.sequence_number, h.timestamp);
+        let first = *self.first_ts.get_or_insert(o.ts);
+        let elapsed = o.ts.wrapping_sub(first);
         if elapsed > MAX_RECORDING_TS {
             return; // before the first packet (reordered), or past the longest recording
         }
         let ts = FIRST_TS + elapsed;
         if let Some((seq, last_ts)) = self.last
-            && (!seq_newer(h.sequence_number, seq) || ts < last_ts)
+            && (!seq_newer(o.seq, seq) || ts < last_ts)
         {
             return;
         }
         let mut p = pkt.clone();
         p.header.timestamp = ts;
         if self.writer.write_rtp(&p).is_ok() {
-            self.last = Some((h.sequence_number, ts));
+            self.last = Some((o.seq, ts));
             self.packets += 1;
         }
     }
@@ -138,6 +146,41 @@ mod tests {
         // 48 kHz samples from the first packet (the writer starts counting at 1).
         assert_eq!(granule, 1 + 19 * 960);
         assert!(bytes.windows(8).any(|w| w == b"OpusHead"));
+    }
+
+    #[test]
+    fn a_reconnected_participant_continues_the_same_recording() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("callee.ogg");
+        let mut r = OggRecorder::create(&path).unwrap();
+        for i in 0..10u16 {
+            r.write(&pkt(500 + i, 10_000 + u32::from(i) * 960));
+        }
+        // New source: new SSRC, a lower sequence and an unrelated timestamp.
+        for i in 0..10u16 {
+            let mut p = pkt(7 + i, 90 + u32::from(i) * 960);
+            p.header.ssrc = 2;
+            r.write(&p);
+        }
+        assert_eq!(r.packets, 20, "nothing of the new stream is lost");
+        r.finish().unwrap();
+        let (_, granule) = pages(&std::fs::read(&path).unwrap());
+        assert_eq!(granule, 1 + 19 * 960, "one continuous timeline");
+    }
+
+    #[test]
+    fn an_existing_recording_is_continued_not_truncated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("caller.ogg");
+        let mut r = OggRecorder::create(&path).unwrap();
+        r.write(&pkt(1, 960));
+        let first = r.finish().unwrap();
+        let mut r = OggRecorder::create(&path).unwrap();
+        r.write(&pkt(1, 960));
+        let both = r.finish().unwrap();
+        assert!(both > first, "{both} > {first}");
+        let (pages_n, _) = pages(&std::fs::read(&path).unwrap());
+        assert_eq!(pages_n, 8, "two chained streams of 2 header + 1 audio + 1 end pages");
     }
 
     #[test]

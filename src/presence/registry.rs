@@ -272,6 +272,18 @@ impl Registry {
         }
     }
 
+    /// Queues `frame` on one session of a user only. Returns whether it took it.
+    pub fn deliver_session(&self, tenant_id: &str, user_id: &str, session: SessionId, frame: &Utf8Bytes) -> usize {
+        let Some(tenant) = self.tenant(tenant_id) else {
+            return 0;
+        };
+        let t = tenant.read();
+        t.users
+            .get(user_id)
+            .and_then(|u| u.sessions.iter().find(|s| s.id == session))
+            .map_or(0, |s| usize::from(s.deliver(frame)))
+    }
+
     /// Queues `frame` on every session of the tenant (presence changes).
     pub fn broadcast(&self, tenant_id: &str, frame: &Utf8Bytes) -> usize {
         let Some(tenant) = self.tenant(tenant_id) else {

@@ -123,6 +123,8 @@ fn delivery_targets_users_sessions_and_tenants() {
     assert_eq!(rx1.try_recv().unwrap().as_str(), "only1");
     assert!(rx2.try_recv().is_err());
     assert_eq!(r.deliver_session_or_user("t1", "agent", 42, &frame("gone")), 2);
+    assert_eq!(r.deliver_session("t1", "agent", 42, &frame("nobody")), 0, "no fallback");
+    assert_eq!(r.deliver_session("t1", "agent", 2, &frame("two")), 1);
 
     assert_eq!(r.broadcast("t1", &frame("p")), 3);
     assert_eq!(rx3.try_recv().unwrap().as_str(), "p");

@@ -268,7 +268,7 @@ call_writes!(pg_create, pg_insert, pg_update, sqlx::PgConnection);
 impl Store {
     /// Opens a RINGING call, taking both participants' lines, or says whose line was taken.
     pub async fn create_call(&self, call: &Call) -> Result<CreateOutcome> {
-        match &self.backend {
+        match &*self.backend {
             Backend::Sqlite { writer, .. } => writer.create_call(call).await,
             Backend::Postgres(pool) => pg_create(&mut *pool.acquire().await?, call).await,
         }
@@ -277,7 +277,7 @@ impl Store {
     /// Writes a call that is already final (BUSY), holding no lines.
     pub async fn insert_final_call(&self, call: &Call) -> Result<()> {
         debug_assert!(call.status.is_final());
-        match &self.backend {
+        match &*self.backend {
             Backend::Sqlite { writer, .. } => writer.insert_final(call).await,
             Backend::Postgres(pool) => pg_insert(&mut *pool.acquire().await?, call).await,
         }
@@ -285,7 +285,7 @@ impl Store {
 
     /// Replaces the row at `next.version - 1` with `next`; false if another writer got there first.
     pub async fn update_call(&self, next: &Call) -> Result<bool> {
-        match &self.backend {
+        match &*self.backend {
             Backend::Sqlite { writer, .. } => writer.update_call(next).await,
             Backend::Postgres(pool) => pg_update(&mut *pool.acquire().await?, next).await,
         }
@@ -293,7 +293,7 @@ impl Store {
 
     /// Notes where a call's recording is and how big it is.
     pub async fn set_recording(&self, call_id: &str, path: &str, bytes: i64) -> Result<()> {
-        match &self.backend {
+        match &*self.backend {
             Backend::Sqlite { writer, .. } => writer.set_recording(call_id, path, bytes).await,
             Backend::Postgres(pool) => {
                 sqlx::query(SET_RECORDING)

@@ -11,6 +11,7 @@ mod participants;
 mod sqlite_writer;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::ConnectOptions;
@@ -55,16 +56,17 @@ enum Backend {
     Postgres(PgPool),
 }
 
-/// The CallLog and participant directory.
+/// The CallLog and participant directory. Cloning is an `Arc` clone: every
+/// session holds one, so it must not copy the backend's options.
 #[derive(Clone)]
 pub struct Store {
-    backend: Backend,
+    backend: Arc<Backend>,
 }
 
 /// Runs `$body` with `$pool` bound to a pool for reads.
 macro_rules! on_read {
     ($store:expr, $pool:ident => $body:expr) => {
-        match &$store.backend {
+        match &*$store.backend {
             $crate::store::Backend::Sqlite { read: $pool, .. } => $body,
             $crate::store::Backend::Postgres($pool) => $body,
         }
@@ -94,7 +96,7 @@ impl Store {
             .connect_with(connect)
             .await?;
         Ok(Self {
-            backend: Backend::Postgres(pool),
+            backend: Arc::new(Backend::Postgres(pool)),
         })
     }
 
@@ -134,17 +136,17 @@ impl Store {
             .connect_with(base.clone().read_only(true))
             .await?;
         Ok(Self {
-            backend: Backend::Sqlite {
+            backend: Arc::new(Backend::Sqlite {
                 writer,
                 read,
                 opts: Box::new(base),
-            },
+            }),
         })
     }
 
     /// Applies `migrations/{sqlite,postgres}`.
     pub async fn migrate(&self) -> Result<()> {
-        match &self.backend {
+        match &*self.backend {
             Backend::Sqlite { opts, .. } => {
                 let mut conn = opts.connect().await?;
                 sqlx::migrate!("./migrations/sqlite").run(&mut conn).await?;
@@ -156,7 +158,7 @@ impl Store {
 
     /// `sqlite` or `postgres`, for logs and `/readyz`.
     pub fn backend_name(&self) -> &'static str {
-        match &self.backend {
+        match &*self.backend {
             Backend::Sqlite { .. } => "sqlite",
             Backend::Postgres(_) => "postgres",
         }
@@ -170,7 +172,7 @@ impl Store {
 
     /// Closes every pool (waits for connections in use to be returned).
     pub async fn close(&self) {
-        match &self.backend {
+        match &*self.backend {
             Backend::Sqlite { writer, read, .. } => {
                 read.close().await;
                 writer.stop().await;

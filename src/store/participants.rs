@@ -98,7 +98,7 @@ participant_writes!(pg_upsert, sqlx::PgConnection);
 impl Store {
     /// Inserts or refreshes a participant; `created_at` survives refreshes.
     pub async fn upsert_participant(&self, p: &Participant) -> Result<()> {
-        match &self.backend {
+        match &*self.backend {
             Backend::Sqlite { writer, .. } => writer.upsert_participant(p).await,
             Backend::Postgres(pool) => pg_upsert(&mut *pool.acquire().await?, p).await,
         }

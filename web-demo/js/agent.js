@@ -66,7 +66,17 @@ if (page) {
       }
     });
   }
-  for (const t of ["call.accepted", "call.ended", "rtc.offer", "rtc.candidate", "rtc.signal"]) {
+  sig.on("call.ended", (msg) => {
+    // A call can also end while it rings (media failed): stop ringing.
+    if (ringing?.callId === msg.callId) {
+      clearIncoming(msg.callId);
+      notice("The call ended before you answered.", "error");
+      refreshHistory();
+    } else {
+      phone.handle(msg);
+    }
+  });
+  for (const t of ["call.accepted", "rtc.offer", "rtc.candidate", "rtc.signal"]) {
     sig.on(t, (msg) => phone.handle(msg));
   }
   sig.connect();

@@ -9,10 +9,10 @@
 use std::net::IpAddr;
 
 /// What to rewrite in host candidates.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rewrite {
-    /// The port the peer connection's own socket got.
-    pub placeholder_port: u16,
+    /// The ports the peer connection's own sockets got.
+    pub placeholder_ports: Vec<u16>,
     /// The shared port clients must use.
     pub shared_port: u16,
     /// The address to announce instead of the local one, if any.
@@ -33,7 +33,8 @@ pub fn candidate(line: &str, rw: &Rewrite) -> String {
     if parts.len() < 8 || parts[6] != "typ" || parts[7] != "host" {
         return line.to_owned();
     }
-    if !parts[2].eq_ignore_ascii_case("udp") || parts[5].parse::<u16>().ok() != Some(rw.placeholder_port) {
+    let placeholder = parts[5].parse::<u16>().is_ok_and(|p| rw.placeholder_ports.contains(&p));
+    if !parts[2].eq_ignore_ascii_case("udp") || !placeholder {
         return line.to_owned();
     }
     let port = rw.shared_port.to_string();
@@ -77,22 +78,24 @@ pub fn first_mid(sdp: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    const RW: Rewrite = Rewrite {
-        placeholder_port: 51_368,
-        shared_port: 7882,
-        public_ip: None,
-    };
+    fn rw() -> Rewrite {
+        Rewrite {
+            placeholder_ports: vec![51_368, 51_370],
+            shared_port: 7882,
+            public_ip: None,
+        }
+    }
 
     #[test]
     fn host_udp_candidates_get_the_shared_port() {
         let c = "candidate:2693830880 1 udp 2130706431 127.0.0.1 51368 typ host";
         assert_eq!(
-            candidate(c, &RW),
+            candidate(c, &rw()),
             "candidate:2693830880 1 udp 2130706431 127.0.0.1 7882 typ host"
         );
         let with_a = format!("a={c} generation 0");
         assert_eq!(
-            candidate(&with_a, &RW),
+            candidate(&with_a, &rw()),
             "a=candidate:2693830880 1 udp 2130706431 127.0.0.1 7882 typ host generation 0"
         );
     }
@@ -101,7 +104,7 @@ mod tests {
     fn the_public_ip_replaces_the_host_address() {
         let rw = Rewrite {
             public_ip: Some("203.0.113.7".parse().unwrap()),
-            ..RW
+            ..rw()
         };
         let c = "candidate:1 1 UDP 2130706431 10.0.0.5 51368 typ host";
         assert_eq!(
@@ -120,20 +123,29 @@ mod tests {
             "",
             "a=mid:0",
         ] {
-            assert_eq!(candidate(c, &RW), c);
+            assert_eq!(candidate(c, &rw()), c);
         }
+    }
+
+    #[test]
+    fn every_placeholder_socket_of_a_wildcard_bind_is_rewritten() {
+        let c = "candidate:2 1 udp 2130706431 192.0.2.2 51370 typ host";
+        assert_eq!(
+            candidate(c, &rw()),
+            "candidate:2 1 udp 2130706431 192.0.2.2 7882 typ host"
+        );
     }
 
     #[test]
     fn sdp_lines_are_rewritten_in_place() {
         let s = "v=0\r\na=mid:0\r\na=candidate:9 1 udp 2130706431 127.0.0.1 51368 typ host\r\na=end-of-candidates\r\n";
-        let out = sdp(s, &RW);
+        let out = sdp(s, &rw());
         assert_eq!(
             out,
             "v=0\r\na=mid:0\r\na=candidate:9 1 udp 2130706431 127.0.0.1 7882 typ host\r\na=end-of-candidates\r\n"
         );
         assert_eq!(first_mid(s).as_deref(), Some("0"));
         assert_eq!(first_mid("v=0\r\n"), None);
-        assert_eq!(sdp("v=0", &RW), "v=0");
+        assert_eq!(sdp("v=0", &rw()), "v=0");
     }
 }

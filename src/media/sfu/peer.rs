@@ -49,7 +49,7 @@ impl Outbox {
     fn send(&self, msg: ServerMsg<'_>) {
         self.bus.publish(Envelope {
             tenant_id: self.tenant.clone(),
-            target: Target::Session {
+            target: Target::SessionOnly {
                 user_id: self.user.clone(),
                 session: self.session,
             },
@@ -112,8 +112,12 @@ impl Peer {
     }
 
     fn rewrite(&self) -> Option<Rewrite> {
+        let placeholder_ports = self.runtime.placeholder_ports();
+        if placeholder_ports.is_empty() {
+            return None;
+        }
         Some(Rewrite {
-            placeholder_port: self.runtime.placeholder_port()?,
+            placeholder_ports,
             shared_port: self.runtime.shared_port()?,
             public_ip: self.public_ip,
         })
@@ -129,26 +133,36 @@ impl Peer {
     /// The client's offer: returns the (rewritten) answer SDP.
     pub async fn offer(&self, sdp: &str) -> Result<String> {
         let pc = self.pc().ok_or_else(|| media_error("offer", "no connection"))?.clone();
-        // A server offer awaiting its answer (have-local-offer): glare; the client answers it first.
-        if pc.pending_local_description().await.is_some() {
-            return Err(Error::new(
-                ErrorCode::Conflict,
-                "the server is renegotiating this connection; answer its rtc.offer first",
-            ));
+        {
+            // Hold the negotiation: no server offer may start while this one is handled.
+            let mut n = self.negotiation.lock().await;
+            // A server offer awaiting its answer (have-local-offer): glare; the client answers it first.
+            if pc.pending_local_description().await.is_some() {
+                return Err(Error::new(
+                    ErrorCode::Conflict,
+                    "the server is renegotiating this connection; answer its rtc.offer first",
+                ));
+            }
+            n.busy = true;
         }
+        let answered = self.apply_offer(&pc, sdp).await;
+        // Released on every path, or later server offers would wait forever.
+        self.negotiation_done().await;
+        answered
+    }
+
+    async fn apply_offer(&self, pc: &Arc<dyn PeerConnection>, sdp: &str) -> Result<String> {
         *self.first_mid.lock() = candidates::first_mid(sdp);
         let desc = RTCSessionDescription::offer(sdp.to_owned()).map_err(|e| media_error("invalid offer", e))?;
         pc.set_remote_description(desc)
             .await
             .map_err(|e| media_error("offer rejected", e))?;
-        self.flush_candidates(&pc).await;
+        self.flush_candidates(pc).await;
         let answer = pc.create_answer(None).await.map_err(|e| media_error("answer", e))?;
         pc.set_local_description(answer.clone())
             .await
             .map_err(|e| media_error("answer", e))?;
-        let sdp = self.outgoing_sdp(&answer.sdp);
-        self.negotiation_done().await;
-        Ok(sdp)
+        Ok(self.outgoing_sdp(&answer.sdp))
     }
 
     /// The client's answer to a server offer.

@@ -189,7 +189,9 @@ pub struct MuxRuntime {
     mux: Arc<UdpMux>,
     /// The ICE ufrag this connection is pinned to (routes its STUN traffic).
     pub ufrag: String,
-    placeholder_port: Mutex<Option<u16>>,
+    /// Ports of the connection's placeholder sockets (one per interface when
+    /// bound to a wildcard address); all are rewritten to the shared port.
+    placeholder_ports: Mutex<Vec<u16>>,
 }
 
 impl std::fmt::Debug for MuxRuntime {
@@ -204,13 +206,13 @@ impl MuxRuntime {
             inner: TokioRuntime,
             mux,
             ufrag,
-            placeholder_port: Mutex::new(None),
+            placeholder_ports: Mutex::new(Vec::new()),
         }
     }
 
-    /// The placeholder port the ICE agent advertises (to rewrite), once bound.
-    pub fn placeholder_port(&self) -> Option<u16> {
-        self.placeholder_port.lock().ok().and_then(|p| *p)
+    /// The placeholder ports the ICE agent advertises (to rewrite).
+    pub fn placeholder_ports(&self) -> Vec<u16> {
+        self.placeholder_ports.lock().map(|p| p.clone()).unwrap_or_default()
     }
 
     pub fn shared_port(&self) -> Option<u16> {
@@ -225,12 +227,14 @@ impl Runtime for MuxRuntime {
 
     fn wrap_udp_socket(&self, s: std::net::UdpSocket) -> io::Result<Arc<dyn AsyncUdpSocket>> {
         let local = s.local_addr()?;
-        if let Ok(mut p) = self.placeholder_port.lock() {
-            *p = Some(local.port());
+        if let Ok(mut p) = self.placeholder_ports.lock() {
+            p.push(local.port());
         }
         let (tx, rx) = mpsc::channel(PER_CONNECTION_QUEUE);
         if let Ok(mut r) = self.mux.routes.lock() {
-            r.by_ufrag.insert(self.ufrag.clone(), tx);
+            // One route per connection: its first socket takes its traffic
+            // (with a wildcard bind the agent opens one socket per interface).
+            r.by_ufrag.entry(self.ufrag.clone()).or_insert(tx);
         }
         Ok(Arc::new(MuxedSocket {
             mux: self.mux.clone(),
