@@ -252,6 +252,43 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The CLI's defaults with `secret`, on ephemeral ports (`127.0.0.1:0`,
+    /// any free RTC port): for embedding the server in tests and tools, which
+    /// then change what they need.
+    pub fn with_secret(secret: &[u8]) -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            store: StoreOptions {
+                url: "sqlite://switchboard.db".into(),
+                max_connections: 4,
+                sqlite_synchronous_full: true,
+            },
+            jwt_secret: secret.to_vec(),
+            jwt_audience: "authenticated".into(),
+            dev: false,
+            livekit: None,
+            media_mode: MediaMode::Embedded,
+            ring_timeout: Duration::from_secs(30),
+            reconnect_grace: Duration::from_secs(30),
+            call_rate_per_minute: 10,
+            call_rate_burst: 5,
+            max_connections: 10_000,
+            node_id: "local".into(),
+            web_dir: None,
+            sweep_interval: SWEEP_INTERVAL,
+            presence_batch_window: PRESENCE_BATCH_WINDOW,
+            socket: SocketSettings::default(),
+            sfu: SfuSettings {
+                bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+                public_ip: None,
+                media_timeout: MEDIA_TIMEOUT,
+                recording_dir: PathBuf::from("recordings"),
+            },
+            record_calls: false,
+            ice: IceSettings::default(),
+        }
+    }
+
     /// Resolves the flags; an error says what to fix.
     pub fn from_config(c: Config) -> Result<Self, String> {
         let jwt_secret = match (&c.jwt_secret, c.dev) {

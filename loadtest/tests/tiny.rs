@@ -9,9 +9,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use switchboard::Application;
-use switchboard::config::{Settings, SocketSettings};
+use switchboard::config::Settings;
 use switchboard::media::MediaMode;
-use switchboard::store::StoreOptions;
 use switchboard_loadtest::cli::{CallsArgs, Cli, Command, Common, ConnectionsArgs, MediaArgs, RelayArgs, Target};
 use switchboard_loadtest::report::Report;
 
@@ -39,37 +38,13 @@ async fn switchboard() -> Server {
 
 async fn switchboard_in(media_mode: MediaMode) -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let settings = Settings {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        store: StoreOptions {
-            url: format!("sqlite://{}", dir.path().join("lt.db").display()),
-            max_connections: 4,
-            sqlite_synchronous_full: false,
-        },
-        jwt_secret: SECRET.as_bytes().to_vec(),
-        jwt_audience: "authenticated".into(),
-        dev: false,
-        livekit: None,
-        media_mode,
-        ring_timeout: Duration::from_secs(30),
-        reconnect_grace: Duration::from_secs(30),
-        call_rate_per_minute: 100_000,
-        call_rate_burst: 100_000,
-        max_connections: 10_000,
-        node_id: "lt".into(),
-        web_dir: None,
-        sweep_interval: Duration::from_millis(200),
-        presence_batch_window: switchboard::presence::PRESENCE_BATCH_WINDOW,
-        socket: SocketSettings::default(),
-        sfu: switchboard::media::sfu::SfuSettings {
-            bind: "127.0.0.1:0".parse().unwrap(),
-            public_ip: None,
-            media_timeout: switchboard::media::sfu::MEDIA_TIMEOUT,
-            recording_dir: std::env::temp_dir().join("switchboard-test-recordings"),
-        },
-        record_calls: false,
-        ice: Default::default(),
-    };
+    let mut settings = Settings::with_secret(SECRET.as_bytes());
+    settings.store.url = format!("sqlite://{}", dir.path().join("lt.db").display());
+    settings.media_mode = media_mode;
+    settings.call_rate_per_minute = 100_000;
+    settings.call_rate_burst = 100_000;
+    settings.sweep_interval = Duration::from_millis(200);
+    settings.sfu.recording_dir = dir.path().join("recordings");
     let app = Application::build(settings).await.unwrap();
     let url = format!("http://{}", app.local_addr());
     let token = app.shutdown_token();

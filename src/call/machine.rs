@@ -386,6 +386,20 @@ fn step(call: &Call) -> Call {
     next
 }
 
+/// The call's next version, final with `status` at `now`.
+fn ended(call: &Call, status: CallStatus, reason: EndReason, by: Option<&str>, now: Millis) -> Call {
+    let mut next = step(call);
+    next.status = status;
+    next.ended_at = Some(now);
+    next.end_reason = Some(reason);
+    next.ended_by = by.map(str::to_owned);
+    next.ring_deadline = None;
+    next.grace_deadline = None;
+    next.grace_reason = None;
+    next.grace_since = None;
+    next
+}
+
 fn finish_unanswered(
     call: &Call,
     status: CallStatus,
@@ -394,12 +408,7 @@ fn finish_unanswered(
     now: Millis,
     kind: NoticeKind,
 ) -> Transition {
-    let mut next = step(call);
-    next.status = status;
-    next.ended_at = Some(now);
-    next.end_reason = Some(reason);
-    next.ended_by = by.map(str::to_owned);
-    next.ring_deadline = None;
+    let mut next = ended(call, status, reason, by, now);
     next.duration = 0;
     Transition {
         call: next,
@@ -413,15 +422,7 @@ fn finish_unanswered(
 }
 
 fn finish_answered(call: &Call, status: CallStatus, reason: EndReason, by: Option<&str>, now: Millis) -> Transition {
-    let mut next = step(call);
-    next.status = status;
-    next.ended_at = Some(now);
-    next.end_reason = Some(reason);
-    next.ended_by = by.map(str::to_owned);
-    next.ring_deadline = None;
-    next.grace_deadline = None;
-    next.grace_reason = None;
-    next.grace_since = None;
+    let mut next = ended(call, status, reason, by, now);
     next.duration = call.answered_at.map_or(0, |a| whole_seconds(a, now));
     Transition {
         call: next,

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use sqlx::postgres::PgConnectOptions;
 use switchboard::auth::Verifier;
 use switchboard::auth::claims::{AppMetadata, Claims, UserMetadata};
-use switchboard::config::{Settings, SocketSettings};
+use switchboard::config::Settings;
 use switchboard::media::MediaMode;
 use switchboard::store::{Store, StoreOptions};
 use switchboard::{AppState, Application};
@@ -114,39 +114,17 @@ async fn open_store(db: &Db) -> Store {
     }
 }
 
-/// Settings for tests: short timers, generous rate limit, no web demo.
+/// Settings for tests: p2p media (the media tests switch), short sweeps, generous rate limit.
 pub fn test_settings() -> Settings {
-    Settings {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        store: StoreOptions {
-            url: String::new(),
-            max_connections: 4,
-            sqlite_synchronous_full: false,
-        },
-        jwt_secret: SECRET.as_bytes().to_vec(),
-        jwt_audience: AUDIENCE.into(),
-        dev: false,
-        livekit: None,
-        media_mode: MediaMode::P2p,
-        ring_timeout: Duration::from_secs(30),
-        reconnect_grace: Duration::from_secs(30),
-        call_rate_per_minute: 10_000,
-        call_rate_burst: 10_000,
-        max_connections: 10_000,
-        node_id: "test-node".into(),
-        web_dir: None,
-        sweep_interval: Duration::from_millis(100),
-        presence_batch_window: switchboard::presence::PRESENCE_BATCH_WINDOW,
-        socket: SocketSettings::default(),
-        sfu: switchboard::media::sfu::SfuSettings {
-            bind: "127.0.0.1:0".parse().unwrap(),
-            public_ip: None,
-            media_timeout: switchboard::media::sfu::MEDIA_TIMEOUT,
-            recording_dir: std::env::temp_dir().join("switchboard-test-recordings"),
-        },
-        record_calls: false,
-        ice: Default::default(),
-    }
+    let mut s = Settings::with_secret(SECRET.as_bytes());
+    s.jwt_audience = AUDIENCE.into();
+    s.media_mode = MediaMode::P2p;
+    s.call_rate_per_minute = 10_000;
+    s.call_rate_burst = 10_000;
+    s.node_id = "test-node".into();
+    s.sweep_interval = Duration::from_millis(100);
+    s.sfu.recording_dir = std::env::temp_dir().join("switchboard-test-recordings");
+    s
 }
 
 /// A running server and the means to talk to it.

@@ -164,6 +164,23 @@ fn is_presence(text: &str) -> bool {
     text.starts_with(r#"{"type":"presence""#)
 }
 
+/// A received frame, as the call tasks see it.
+enum Got {
+    Frame(Value),
+    /// Not for us (presence, pings, unparsable).
+    Skip,
+    Closed,
+}
+
+fn frame(m: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>) -> Got {
+    match m {
+        Some(Ok(Message::Text(t))) if is_presence(&t) => Got::Skip,
+        Some(Ok(Message::Text(t))) => serde_json::from_str(&t).map_or(Got::Skip, Got::Frame),
+        Some(Ok(_)) => Got::Skip,
+        _ => Got::Closed,
+    }
+}
+
 async fn send(ws: &mut Ws, v: Value) -> bool {
     ws.send(Message::Text(v.to_string().into())).await.is_ok()
 }
@@ -209,13 +226,11 @@ async fn customer(i: usize, callee: String, mut ws: Ws, s: Arc<Shared>) {
                 }
             }
             m = ws.next() => {
-                let text = match m {
-                    Some(Ok(Message::Text(t))) if is_presence(&t) => continue,
-                    Some(Ok(Message::Text(t))) => t,
-                    Some(Ok(_)) => continue,
-                    _ => { s.errors.add("socket_closed"); return; }
+                let v = match frame(m) {
+                    Got::Frame(v) => v,
+                    Got::Skip => continue,
+                    Got::Closed => { s.errors.add("socket_closed"); return; }
                 };
-                let Ok(v) = serde_json::from_str::<Value>(&text) else { continue };
                 match (v["type"].as_str().unwrap_or(""), &state) {
                     ("ack", CustomerState::Starting) => {
                         let status = v["call"]["status"].as_str().unwrap_or("");
@@ -281,13 +296,11 @@ async fn agent(i: usize, mut ws: Ws, s: Arc<Shared>) {
             _ = async { tokio::time::sleep_until(quit_at.unwrap_or_else(tokio::time::Instant::now)).await }, if quit_at.is_some() => break,
             _ = tokio::time::sleep(Duration::from_millis(200)), if quit_at.is_none() => {}
             m = ws.next() => {
-                let text = match m {
-                    Some(Ok(Message::Text(t))) if is_presence(&t) => continue,
-                    Some(Ok(Message::Text(t))) => t,
-                    Some(Ok(_)) => continue,
-                    _ => { s.errors.add("socket_closed"); return; }
+                let v = match frame(m) {
+                    Got::Frame(v) => v,
+                    Got::Skip => continue,
+                    Got::Closed => { s.errors.add("socket_closed"); return; }
                 };
-                let Ok(v) = serde_json::from_str::<Value>(&text) else { continue };
                 match v["type"].as_str().unwrap_or("") {
                     "call.incoming" => {
                         s.incoming.record(s.since(&s.start_ns[i]));
