@@ -55,6 +55,16 @@ def errors(run):
     return ", ".join(f"{k}: {v}" for k, v in sorted(run["errors"].items()))
 
 
+def compare(w, a, b, rows):
+    """A switchboard / PeerJS table: one row per (name, figure getter, digits), then errors."""
+    w("| | switchboard | PeerJS | switchboard / PeerJS |")
+    w("|---|---:|---:|---:|")
+    for name, get, d in rows:
+        x, y = get(a), get(b)
+        w(f"| {name} | {num(x, d)} | {num(y, d)} | {ratio(x, y)} |")
+    w(f"| errors | {errors(a)} | {errors(b)} | |")
+
+
 def main():
     results, report = sys.argv[1], sys.argv[2]
     runs = load(results)
@@ -96,19 +106,14 @@ def main():
         w("")
         w(f"### Saturation ({p['window']} messages in flight per pair, {p['duration']} s)")
         w("")
-        w("| | switchboard | PeerJS | switchboard / PeerJS |")
-        w("|---|---:|---:|---:|")
-        rows = [
-            ("messages per second", fig(sb, "messages_per_sec"), fig(pj, "messages_per_sec"), 0),
-            ("round trip p50 (ms)", lat(sb, "round trip").get("p50_ms"), lat(pj, "round trip").get("p50_ms"), 2),
-            ("round trip p99 (ms)", lat(sb, "round trip").get("p99_ms"), lat(pj, "round trip").get("p99_ms"), 2),
-            ("server CPU seconds", fig(sb, "server_cpu_seconds"), fig(pj, "server_cpu_seconds"), 2),
-            ("server CPU µs per message", fig(sb, "server_cpu_us_per_message"), fig(pj, "server_cpu_us_per_message"), 2),
-            ("server resident memory per peer (KiB)", fig(sb, "server_rss_per_peer_kib"), fig(pj, "server_rss_per_peer_kib"), 1),
-        ]
-        for name, a, b, d in rows:
-            w(f"| {name} | {num(a, d)} | {num(b, d)} | {ratio(a, b)} |")
-        w(f"| errors | {errors(sb)} | {errors(pj)} | |")
+        compare(w, sb, pj, [
+            ("messages per second", lambda r: fig(r, "messages_per_sec"), 0),
+            ("round trip p50 (ms)", lambda r: lat(r, "round trip").get("p50_ms"), 2),
+            ("round trip p99 (ms)", lambda r: lat(r, "round trip").get("p99_ms"), 2),
+            ("server CPU seconds", lambda r: fig(r, "server_cpu_seconds"), 2),
+            ("server CPU µs per message", lambda r: fig(r, "server_cpu_us_per_message"), 2),
+            ("server resident memory per peer (KiB)", lambda r: fig(r, "server_rss_per_peer_kib"), 1),
+        ])
         w("")
         w(chart("switchboard-saturation"))
         w("")
@@ -121,18 +126,13 @@ def main():
         w("")
         w(f"### Fixed rate ({p['ratePerPair']:g} messages per second per pair: {offered:,.0f} relayed per second offered)")
         w("")
-        w("| | switchboard | PeerJS | switchboard / PeerJS |")
-        w("|---|---:|---:|---:|")
-        rows = [
-            ("messages per second", fig(sbf, "messages_per_sec"), fig(pjf, "messages_per_sec"), 0),
-            ("round trip p50 (ms)", lat(sbf, "round trip").get("p50_ms"), lat(pjf, "round trip").get("p50_ms"), 2),
-            ("round trip p99 (ms)", lat(sbf, "round trip").get("p99_ms"), lat(pjf, "round trip").get("p99_ms"), 2),
-            ("round trip max (ms)", lat(sbf, "round trip").get("max_ms"), lat(pjf, "round trip").get("max_ms"), 2),
-            ("server CPU seconds", fig(sbf, "server_cpu_seconds"), fig(pjf, "server_cpu_seconds"), 2),
-        ]
-        for name, a, b, d in rows:
-            w(f"| {name} | {num(a, d)} | {num(b, d)} | {ratio(a, b)} |")
-        w(f"| errors | {errors(sbf)} | {errors(pjf)} | |")
+        compare(w, sbf, pjf, [
+            ("messages per second", lambda r: fig(r, "messages_per_sec"), 0),
+            ("round trip p50 (ms)", lambda r: lat(r, "round trip").get("p50_ms"), 2),
+            ("round trip p99 (ms)", lambda r: lat(r, "round trip").get("p99_ms"), 2),
+            ("round trip max (ms)", lambda r: lat(r, "round trip").get("max_ms"), 2),
+            ("server CPU seconds", lambda r: fig(r, "server_cpu_seconds"), 2),
+        ])
 
     conn = runs.get("switchboard")
     if conn and conn["scenario"] == "connections":
