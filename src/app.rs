@@ -77,9 +77,8 @@ impl Application {
         Self::build_with_store(settings, listener, store).await
     }
 
-    /// As `build`, on an open store (tests pass a PostgreSQL schema of their own).
+    /// As `build`, on an open (and so migrated) store: tests pass a PostgreSQL schema of their own.
     pub async fn build_with_store(settings: Settings, listener: TcpListener, store: Store) -> anyhow::Result<Self> {
-        store.migrate().await?;
         let addr = listener.local_addr()?;
         let metrics = Arc::new(Metrics::new());
         let registry = Arc::new(Registry::default());

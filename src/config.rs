@@ -38,6 +38,18 @@ pub const WS_WRITE_BUFFER: usize = 16 * 1024;
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 /// Largest REST request body.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Default `RING_TIMEOUT_SECS`: seconds a call rings before it is MISSED.
+pub const RING_TIMEOUT_SECS: u64 = 30;
+/// Default `RECONNECT_GRACE_SECS`.
+pub const RECONNECT_GRACE_SECS: u64 = 30;
+/// Default `CALL_RATE_PER_MINUTE`.
+pub const CALL_RATE_PER_MINUTE: u32 = 10;
+/// Default `CALL_RATE_BURST`.
+pub const CALL_RATE_BURST: u32 = 5;
+/// Default `SWITCHBOARD_MAX_CONNECTIONS`.
+pub const MAX_CONNECTIONS: usize = 200_000;
+/// Default `DATABASE_MAX_CONNECTIONS` (PostgreSQL pool size).
+pub const DATABASE_MAX_CONNECTIONS: u32 = 16;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum SqliteSync {
@@ -60,7 +72,7 @@ pub struct Config {
     pub database_url: String,
 
     /// PostgreSQL connection pool size.
-    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = DATABASE_MAX_CONNECTIONS)]
     pub database_max_connections: u32,
 
     /// SQLite durability (`synchronous` pragma, WAL journal). `full` costs one
@@ -141,23 +153,23 @@ pub struct Config {
     pub turn_ttl_secs: u64,
 
     /// Seconds a call rings before it is MISSED.
-    #[arg(long, env = "RING_TIMEOUT_SECS", default_value_t = 30)]
+    #[arg(long, env = "RING_TIMEOUT_SECS", default_value_t = RING_TIMEOUT_SECS)]
     pub ring_timeout_secs: u64,
 
     /// Seconds a participant who lost every socket during a call has to come back.
-    #[arg(long, env = "RECONNECT_GRACE_SECS", default_value_t = 30)]
+    #[arg(long, env = "RECONNECT_GRACE_SECS", default_value_t = RECONNECT_GRACE_SECS)]
     pub reconnect_grace_secs: u64,
 
     /// Calls one user may start per minute (sustained).
-    #[arg(long, env = "CALL_RATE_PER_MINUTE", default_value_t = 10)]
+    #[arg(long, env = "CALL_RATE_PER_MINUTE", default_value_t = CALL_RATE_PER_MINUTE)]
     pub call_rate_per_minute: u32,
 
     /// Calls one user may start in a burst.
-    #[arg(long, env = "CALL_RATE_BURST", default_value_t = 5)]
+    #[arg(long, env = "CALL_RATE_BURST", default_value_t = CALL_RATE_BURST)]
     pub call_rate_burst: u32,
 
     /// Most TCP connections held at once; further ones wait in the accept queue.
-    #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS", default_value_t = 200_000)]
+    #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS", default_value_t = MAX_CONNECTIONS)]
     pub max_connections: usize,
 
     /// Bytes of tungstenite's read buffer per socket (memory per idle socket vs reads per syscall).
@@ -252,15 +264,15 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// The CLI's defaults with `secret`, on ephemeral ports (`127.0.0.1:0`,
-    /// any free RTC port): for embedding the server in tests and tools, which
-    /// then change what they need.
+    /// The CLI's defaults with `secret`, except: ephemeral ports
+    /// (`127.0.0.1:0`, any free RTC port) and no web demo. For embedding the
+    /// server in tests and tools, which then change what they need.
     pub fn with_secret(secret: &[u8]) -> Self {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             store: StoreOptions {
                 url: "sqlite://switchboard.db".into(),
-                max_connections: 4,
+                max_connections: DATABASE_MAX_CONNECTIONS,
                 sqlite_synchronous_full: true,
             },
             jwt_secret: secret.to_vec(),
@@ -268,11 +280,11 @@ impl Settings {
             dev: false,
             livekit: None,
             media_mode: MediaMode::Embedded,
-            ring_timeout: Duration::from_secs(30),
-            reconnect_grace: Duration::from_secs(30),
-            call_rate_per_minute: 10,
-            call_rate_burst: 5,
-            max_connections: 10_000,
+            ring_timeout: Duration::from_secs(RING_TIMEOUT_SECS),
+            reconnect_grace: Duration::from_secs(RECONNECT_GRACE_SECS),
+            call_rate_per_minute: CALL_RATE_PER_MINUTE,
+            call_rate_burst: CALL_RATE_BURST,
+            max_connections: MAX_CONNECTIONS,
             node_id: "local".into(),
             web_dir: None,
             sweep_interval: SWEEP_INTERVAL,

@@ -14,13 +14,18 @@ import shutil
 import sys
 
 
+def key(run):
+    """A run's name in the results: its label, else its scenario."""
+    return run.get("label") or run["scenario"]
+
+
 def load(results):
     runs = {}
     for path in sorted(glob.glob(os.path.join(results, "*.json"))):
         with open(path) as f:
             r = json.load(f)
         r["_svg"] = path[: -len(".json")] + ".svg"
-        runs[r.get("label") or r["scenario"]] = r
+        runs[key(r)] = r
     return runs
 
 
@@ -31,8 +36,8 @@ def lat(run, name):
     return {}
 
 
-def fig(run, key, default=None):
-    return run["figures"].get(key, default)
+def fig(run, name, default=None):
+    return run["figures"].get(name, default)
 
 
 def num(v, digits=1):
@@ -53,6 +58,23 @@ def errors(run):
     if not run["errors"]:
         return "none"
     return ", ".join(f"{k}: {v}" for k, v in sorted(run["errors"].items()))
+
+
+def cell(v, digits):
+    """One value, or a tuple of values shown as `a / b`."""
+    if isinstance(v, tuple):
+        return " / ".join(num(x, digits) for x in v)
+    return num(v, digits)
+
+
+def kv_table(w, run, rows):
+    """A one-run table: one row per (name, figure key or getter, digits), then errors."""
+    w("| | |")
+    w("|---|---:|")
+    for name, get, d in rows:
+        v = fig(run, get) if isinstance(get, str) else get(run)
+        w(f"| {name} | {cell(v, d)} |")
+    w(f"| errors | {errors(run)} |")
 
 
 def compare(w, a, b, rows):
@@ -112,7 +134,8 @@ def main():
             ("round trip p99 (ms)", lambda r: lat(r, "round trip").get("p99_ms"), 2),
             ("server CPU seconds", lambda r: fig(r, "server_cpu_seconds"), 2),
             ("server CPU µs per message", lambda r: fig(r, "server_cpu_us_per_message"), 2),
-            ("server resident memory per peer (KiB)", lambda r: fig(r, "server_rss_per_peer_kib"), 1),
+            ("server resident memory per connected peer, before traffic (KiB)",
+             lambda r: fig(r, "server_rss_per_peer_kib"), 1),
         ])
         w("")
         w(chart("switchboard-saturation"))
@@ -125,6 +148,9 @@ def main():
         offered = 2 * p["pairs"] * p["ratePerPair"]
         w("")
         w(f"### Fixed rate ({p['ratePerPair']:g} messages per second per pair: {offered:,.0f} relayed per second offered)")
+        w("")
+        w("Each pair sends on its own schedule (a random phase, then one message per period); a round trip "
+          "counts from when its message was due, so a message sent late counts as latency.")
         w("")
         compare(w, sbf, pjf, [
             ("messages per second", lambda r: fig(r, "messages_per_sec"), 0),
@@ -143,9 +169,7 @@ def main():
         w("Authenticated, presence-tracked sockets (each user in the directory and the presence registry), "
           "opened at a fixed ramp from 4 loopback source addresses and held.")
         w("")
-        w("| | |")
-        w("|---|---:|")
-        for name, key, d in [
+        kv_table(w, conn, [
             ("sockets attempted", "attempted", 0),
             ("sockets connected", "connected", 0),
             ("held to the end", "held_to_the_end", 0),
@@ -153,10 +177,8 @@ def main():
             ("server resident memory before (MiB)", "server_rss_before_mib", 1),
             ("server resident memory with all held (MiB)", "server_rss_held_mib", 1),
             ("server resident memory per socket (bytes)", "server_bytes_per_socket", 0),
-        ]:
-            w(f"| {name} | {num(fig(conn, key), d)} |")
-        w(f"| connect → `welcome` p50 / p99 (ms) | {num(c.get('p50_ms'), 2)} / {num(c.get('p99_ms'), 2)} |")
-        w(f"| errors | {errors(conn)} |")
+            ("connect (from when it was due) → `welcome` p50 / p99 (ms)", lambda r: (c.get("p50_ms"), c.get("p99_ms")), 2),
+        ])
 
     calls = [r for r in runs.values() if r["scenario"] == "calls"]
     if calls:
@@ -178,11 +200,12 @@ def main():
               f"{num(lat(r, 'accept→accepted').get('p99_ms'), 2)} | {num(lat(r, 'end→ended').get('p99_ms'), 2)} | {errors(r)} |")
         w("")
         for r in calls:
-            w(chart(r["label"]))
+            w(chart(key(r)))
             w("")
 
     churn = runs.get("media-churn")
-    conc = sorted((r for r in runs.values() if r["label"].startswith("media-concurrent-")), key=lambda r: r["params"]["concurrency"])
+    conc = sorted((r for r in runs.values() if key(r).startswith("media-concurrent-")),
+                  key=lambda r: r["params"]["concurrency"])
     if churn or conc:
         w("")
         w("## Embedded SFU: calls with real media")
@@ -196,26 +219,20 @@ def main():
         w("")
         w(f"### {num(fig(churn, 'calls_completed'), 0)} calls set up and torn down, {churn['params']['concurrency']} at a time")
         w("")
-        w("| | |")
-        w("|---|---:|")
-        for name, key, d in [
+        s = lat(churn, "call start→media up")
+        kv_table(w, churn, [
             ("calls completed", "calls_completed", 0),
             ("calls carried", "calls_carried", 0),
             ("packet delivery", "delivery_ratio", 4),
             ("server resident memory at the start (MiB)", "server_rss_start_mib", 1),
-            (f"server resident memory after the first {sample} calls (MiB)", f"server_rss_after_{sample}_calls_mib", 1),
+            (f"server resident memory after the first {sample} calls, media released (MiB)",
+             f"server_rss_after_{sample}_calls_mib", 1),
             ("server resident memory after all, media released (MiB)", "server_rss_end_mib", 1),
             (f"growth since call {sample} (%)", "server_rss_growth_pct", 1),
-            ("SFU rooms / connections left open", "sfu_rooms_left", 0),
-        ]:
-            v = fig(churn, key)
-            if key == "sfu_rooms_left":
-                w(f"| {name} | {num(v, 0)} / {num(fig(churn, 'sfu_connections_left'), 0)} |")
-            else:
-                w(f"| {name} | {num(v, d)} |")
-        s = lat(churn, "call start→media up")
-        w(f"| call start → both media connected p50 / p99 (ms) | {num(s.get('p50_ms'), 1)} / {num(s.get('p99_ms'), 1)} |")
-        w(f"| errors | {errors(churn)} |")
+            ("SFU rooms / connections left open",
+             lambda r: (fig(r, "sfu_rooms_left"), fig(r, "sfu_connections_left")), 0),
+            ("call start → both media connected p50 / p99 (ms)", lambda r: (s.get("p50_ms"), s.get("p99_ms")), 1),
+        ])
     if conc:
         w("")
         w(f"### Concurrent 1:1 audio calls ({conc[0]['params']['talkMs'] / 1000:g} s of talk each, all at once)")

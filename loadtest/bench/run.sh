@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Runs the whole benchmark on this machine, in one go, and writes docs/BENCHMARKS.md:
 #
-#   1. relay, switchboard vs the PeerJS server, same peers / message size:
+#   1. relay, switchboard vs the PeerJS server, same peers / message size, each
+#      run on a freshly started server:
 #      a. saturation (closed loop, WINDOW messages in flight per pair),
 #      b. a fixed offered rate both can carry (RATE_PER_PAIR per pair);
 #   2. switchboard alone: CONN_COUNT idle sockets held (memory per socket);
-#   3. switchboard alone: call setup at each of CALL_RATES calls per second;
+#   3. switchboard alone: call setup for each rate:tenants of CALL_RUNS (by
+#      default each of CALL_RATES with CALL_TENANTS tenants, then 1000 calls
+#      per second with BIG_TENANTS tenants);
 #   4. the embedded SFU: MEDIA_CALLS calls set up and torn down (memory before /
 #      after), then MEDIA_CONCURRENCY concurrent 1:1 audio calls.
 #
@@ -27,6 +30,7 @@ CALL_PAIRS=${CALL_PAIRS:-2000}
 CALL_SECS=${CALL_SECS:-15}
 CALL_TENANTS=${CALL_TENANTS:-2000}
 BIG_TENANTS=${BIG_TENANTS:-50}
+CALL_RUNS=${CALL_RUNS:-"$(printf "%s:$CALL_TENANTS " $CALL_RATES)1000:$BIG_TENANTS"}
 MEDIA_CALLS=${MEDIA_CALLS:-1000}
 MEDIA_CONCURRENCY=${MEDIA_CONCURRENCY:-"50 100 200 300"}
 MEDIA_TALK_MS=${MEDIA_TALK_MS:-15000}
@@ -74,6 +78,7 @@ start_switchboard() {
 }
 
 start_peerjs() {
+  [ -n "$PJ_PID" ] && { kill "$PJ_PID"; wait "$PJ_PID" 2>/dev/null || true; }
   loadtest/bench/node_modules/.bin/peerjs --port "$PJ_PORT" --host 127.0.0.1 --path / \
     -c 1000000 --alive_timeout 600000 >>"$OUT/peerjs.log" 2>&1 &
   PJ_PID=$!
@@ -97,15 +102,21 @@ lt() {
 } >"$OUT/machine.txt"
 : >"$OUT/commands.txt"
 
-echo "bench: relay, switchboard vs PeerJS"
-start_switchboard
-start_peerjs
 SB="--url http://127.0.0.1:$SB_PORT"
 PJ="--url http://127.0.0.1:$PJ_PORT"
-lt $SB --server-pid "$SB_PID" --label switchboard-saturation relay --pairs "$PAIRS" --window "$WINDOW" --payload "$PAYLOAD" --duration "$RELAY_SECS"
-lt $PJ --server-pid "$PJ_PID" --label peerjs-saturation relay --target peerjs --pairs "$PAIRS" --window "$WINDOW" --payload "$PAYLOAD" --duration "$RELAY_SECS"
-lt $SB --server-pid "$SB_PID" --label switchboard-fixed relay --pairs "$PAIRS" --rate-per-pair "$RATE_PER_PAIR" --payload "$PAYLOAD" --duration "$RELAY_SECS"
-lt $PJ --server-pid "$PJ_PID" --label peerjs-fixed relay --target peerjs --pairs "$PAIRS" --rate-per-pair "$RATE_PER_PAIR" --payload "$PAYLOAD" --duration "$RELAY_SECS"
+
+echo "bench: relay, switchboard vs PeerJS"
+for mode in saturation fixed; do
+  case $mode in
+    saturation) load=(--window "$WINDOW") ;;
+    fixed) load=(--rate-per-pair "$RATE_PER_PAIR") ;;
+  esac
+  # A fresh server for every run: none inherits another run's memory or connections.
+  start_switchboard
+  lt $SB --server-pid "$SB_PID" --label "switchboard-$mode" relay --pairs "$PAIRS" "${load[@]}" --payload "$PAYLOAD" --duration "$RELAY_SECS"
+  start_peerjs
+  lt $PJ --server-pid "$PJ_PID" --label "peerjs-$mode" relay --target peerjs --pairs "$PAIRS" "${load[@]}" --payload "$PAYLOAD" --duration "$RELAY_SECS"
+done
 kill "$PJ_PID"; wait "$PJ_PID" 2>/dev/null || true; PJ_PID=""
 
 echo "bench: idle sockets"
@@ -113,12 +124,14 @@ start_switchboard
 lt $SB --server-pid "$SB_PID" --source-ips 4 --label switchboard connections --count "$CONN_COUNT" --ramp "$CONN_RAMP" --hold 5
 
 echo "bench: call setup"
-for rate in $CALL_RATES; do
+for run in $CALL_RUNS; do
+  rate=${run%%:*}
+  tenants=${run#*:}
+  label="switchboard-$rate"
+  [ "$tenants" = "$BIG_TENANTS" ] && label="$label-big-tenants"
   start_switchboard
-  lt $SB --server-pid "$SB_PID" --label "switchboard-$rate" calls --pairs "$CALL_PAIRS" --rate "$rate" --duration "$CALL_SECS" --tenants "$CALL_TENANTS"
+  lt $SB --server-pid "$SB_PID" --label "$label" calls --pairs "$CALL_PAIRS" --rate "$rate" --duration "$CALL_SECS" --tenants "$tenants"
 done
-start_switchboard
-lt $SB --server-pid "$SB_PID" --label "switchboard-1000-big-tenants" calls --pairs "$CALL_PAIRS" --rate 1000 --duration "$CALL_SECS" --tenants "$BIG_TENANTS"
 
 echo "bench: embedded SFU"
 start_switchboard

@@ -89,9 +89,10 @@ impl Common {
 pub enum Command {
     /// Open N authenticated, presence-tracked sockets at a ramp rate and hold them.
     ///
-    /// Reports how many connected, connect latency (TCP connect → `welcome`)
-    /// percentiles, and the server's resident memory per socket (from /proc
-    /// with --server-pid, else from /metrics).
+    /// Reports how many connected, connect latency percentiles (from the
+    /// moment the attempt was due by the ramp to `welcome`, so waiting for a
+    /// --concurrency slot counts), and the server's resident memory per socket
+    /// (from /proc with --server-pid, else from /metrics).
     Connections(ConnectionsArgs),
     /// Customers call agents at a target rate; agents accept after a delay; calls are held and ended.
     ///
@@ -105,13 +106,15 @@ pub enum Command {
     /// accepted, connects both participants to the SFU, talks --talk-ms (50
     /// packets a second each way), is checked for delivery, hung up and torn
     /// down. Reports delivery, media setup time, and the server's resident
-    /// memory after the first --sample-after calls and at the end.
+    /// memory after the first --sample-after calls (a warm-up phase: all of
+    /// them ended and their media released) and at the end (likewise).
     Media(MediaArgs),
     /// Pairs of peers exchange relayed signaling messages; reports messages per second and round trips.
     ///
     /// Against switchboard the pairs are in ACTIVE calls and send `rtc.signal`;
     /// against the PeerJS server (--target peerjs) they send OFFER/ANSWER. Each
-    /// message is echoed by the other peer; the round trip is measured at the sender.
+    /// message is echoed by the other peer; the round trip is measured at the sender
+    /// (open loop: from when the message was due, so late sends count).
     Relay(RelayArgs),
 }
 
@@ -170,7 +173,8 @@ pub struct MediaArgs {
     /// Milliseconds each call talks (both ways) once media is up.
     #[arg(long, default_value_t = 1000)]
     pub talk_ms: u64,
-    /// Calls after which the server's memory is sampled as the baseline.
+    /// Warm-up calls (at most --calls): once all have ended and the SFU reports nothing open,
+    /// the server's memory is read as the baseline; then the other calls run.
     #[arg(long, default_value_t = 10)]
     pub sample_after: usize,
     /// Tenants to spread the pairs over.
@@ -192,7 +196,8 @@ pub struct RelayArgs {
     /// Peer pairs.
     #[arg(long, default_value_t = 100)]
     pub pairs: usize,
-    /// Messages each pair's first peer sends per second (open loop). 0 = closed loop (see --window).
+    /// Messages each pair's first peer sends per second (open loop, each pair at a random
+    /// phase; round trips count from when a message was due). 0 = closed loop (see --window).
     #[arg(long, default_value_t = 0.0)]
     pub rate_per_pair: f64,
     /// Closed loop: messages each pair keeps in flight (ignored with --rate-per-pair).

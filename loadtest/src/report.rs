@@ -10,6 +10,11 @@ use serde_json::Value;
 
 use crate::stats::{Recorder, Second, Summary};
 
+/// Bytes as MiB, rounded to one decimal (every memory figure of the reports).
+pub fn mib(bytes: u64) -> f64 {
+    (bytes as f64 / 1_048_576.0 * 10.0).round() / 10.0
+}
+
 /// One measured latency with its timeline and distribution.
 #[derive(Serialize, Debug, Clone)]
 pub struct Series {
@@ -217,5 +222,16 @@ impl Report {
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn mib_rounds_to_one_decimal() {
+        assert_eq!(super::mib(0), 0.0);
+        assert_eq!(super::mib(3 * 1_048_576 / 2), 1.5);
+        assert_eq!(super::mib(1_048_576 + 52_429), 1.1);
+        assert_eq!(super::mib(1_048_576 + 52_428), 1.0);
     }
 }

@@ -1,18 +1,21 @@
 //! A WebRTC client on the `webrtc` crate for switchboard's embedded SFU: signals over its own socket,
 //! publishes an Opus track, counts what arrives. Used by the `media` scenario and the server's tests.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
 use futures_util::{SinkExt, StreamExt};
+use parking_lot::Mutex;
 use rtc::peer_connection::configuration::media_engine::MIME_TYPE_OPUS;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
 use serde_json::{Value, json};
-use tokio::sync::{Mutex, mpsc};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use webrtc::media_stream::MediaStreamTrack;
 use webrtc::media_stream::track_local::TrackLocal;
@@ -37,9 +40,6 @@ pub struct Inbound {
     pub tagged: AtomicU64,
     /// Consecutive packets whose sequence numbers are not consecutive.
     pub seq_gaps: AtomicU64,
-    pub connected: AtomicBool,
-    /// The connection failed (ICE/DTLS).
-    pub failed: AtomicBool,
 }
 
 struct Handler {
@@ -47,6 +47,7 @@ struct Handler {
     call_id: String,
     inbound: Arc<Inbound>,
     expect_tag: u8,
+    state: watch::Sender<RTCPeerConnectionState>,
 }
 
 #[async_trait::async_trait]
@@ -59,12 +60,7 @@ impl PeerConnectionEventHandler for Handler {
     }
 
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        self.inbound
-            .connected
-            .store(state == RTCPeerConnectionState::Connected, Ordering::SeqCst);
-        if state == RTCPeerConnectionState::Failed {
-            self.inbound.failed.store(true, Ordering::SeqCst);
-        }
+        self.state.send_replace(state);
     }
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
@@ -133,8 +129,10 @@ pub struct RtcClient {
     /// `send_audio` calls (SRTP drops repeated sequence numbers as replays).
     sent: AtomicU32,
     driver: tokio::task::JoinHandle<()>,
-    /// Frames the server sent this client's socket, for assertions.
-    pub frames: Arc<Mutex<Vec<Value>>>,
+    /// The connection's state, as the peer connection reports it.
+    state: watch::Receiver<RTCPeerConnectionState>,
+    /// Frames the server sent this client's socket (only if asked to keep them).
+    frames: Option<Arc<Mutex<Vec<Value>>>>,
 }
 
 /// Applies one server frame to the connection.
@@ -143,16 +141,16 @@ async fn on_frame(
     v: &Value,
     call: &str,
     to_ws: &mpsc::UnboundedSender<String>,
-    remote_set: &OnceLock<()>,
-    pending: &Mutex<Vec<RTCIceCandidateInit>>,
+    remote_set: &mut bool,
+    pending: &mut Vec<RTCIceCandidateInit>,
 ) -> anyhow::Result<()> {
     let sdp = || v["sdp"].as_str().map(str::to_owned).context("sdp");
     match v["type"].as_str() {
         Some("rtc.answer") => {
             pc.set_remote_description(RTCSessionDescription::answer(sdp()?)?)
                 .await?;
-            let _ = remote_set.set(());
-            for c in pending.lock().await.drain(..) {
+            *remote_set = true;
+            for c in pending.drain(..) {
                 pc.add_ice_candidate(c).await?;
             }
         }
@@ -164,10 +162,10 @@ async fn on_frame(
         }
         Some("rtc.candidate") => {
             let c: RTCIceCandidateInit = serde_json::from_value(v["candidate"].clone())?;
-            if remote_set.get().is_some() {
+            if *remote_set {
                 pc.add_ice_candidate(c).await?;
             } else {
-                pending.lock().await.push(c);
+                pending.push(c);
             }
         }
         _ => {}
@@ -176,18 +174,42 @@ async fn on_frame(
 }
 
 impl RtcClient {
-    /// Opens a socket at `ws_url` (with its token), publishes an Opus track in
-    /// `call_id`, and counts the other side's packets tagged `expect_tag`.
-    pub async fn join(ws_url: &str, call_id: &str, ssrc: u32, expect_tag: u8) -> anyhow::Result<Self> {
+    /// Opens a socket at `ws_url` (with its token) and [`start`](Self::start)s on it.
+    pub async fn join(
+        ws_url: &str,
+        call_id: &str,
+        ssrc: u32,
+        expect_tag: u8,
+        keep_frames: bool,
+    ) -> anyhow::Result<Self> {
         let (ws, _) = tokio_tungstenite::connect_async(ws_url).await?;
+        Self::start(ws, call_id, ssrc, expect_tag, keep_frames).await
+    }
+
+    /// Publishes an Opus track in `call_id` over the signaling socket `ws` and
+    /// counts the other side's packets tagged `expect_tag`. With `keep_frames`
+    /// every frame the server sends is kept for [`frames`](Self::frames)
+    /// (tests); load runs leave it off so a long call holds no history.
+    pub async fn start<S>(
+        ws: WebSocketStream<S>,
+        call_id: &str,
+        ssrc: u32,
+        expect_tag: u8,
+        keep_frames: bool,
+    ) -> anyhow::Result<Self>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let (mut sink, mut stream) = ws.split();
         let (to_ws, mut out) = mpsc::unbounded_channel::<String>();
         let inbound = Arc::new(Inbound::default());
+        let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);
         let handler = Arc::new(Handler {
             to_ws: to_ws.clone(),
             call_id: call_id.to_owned(),
             inbound: inbound.clone(),
             expect_tag,
+            state: state_tx,
         });
         let pc = build_pc(handler).await?;
         let audio = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
@@ -206,11 +228,11 @@ impl RtcClient {
         )));
         pc.add_track(audio.clone() as Arc<dyn TrackLocal>).await?;
 
-        let frames = Arc::new(Mutex::new(Vec::new()));
+        let frames = keep_frames.then(|| Arc::new(Mutex::new(Vec::new())));
         let (pc2, to_ws2, frames2, call) = (pc.clone(), to_ws.clone(), frames.clone(), call_id.to_owned());
         let driver = tokio::spawn(async move {
-            let remote_set = OnceLock::new();
-            let pending = Mutex::new(Vec::new());
+            let mut remote_set = false;
+            let mut pending = Vec::new();
             loop {
                 tokio::select! {
                     Some(text) = out.recv() => {
@@ -223,10 +245,12 @@ impl RtcClient {
                             _ => return,
                         };
                         let Ok(v) = serde_json::from_str::<Value>(&text) else { continue };
-                        if let Err(e) = on_frame(&pc2, &v, &call, &to_ws2, &remote_set, &pending).await {
+                        if let Err(e) = on_frame(&pc2, &v, &call, &to_ws2, &mut remote_set, &mut pending).await {
                             eprintln!("rtc client: {e:#}");
                         }
-                        frames2.lock().await.push(v);
+                        if let Some(frames) = &frames2 {
+                            frames.lock().push(v);
+                        }
                     }
                 }
             }
@@ -242,6 +266,7 @@ impl RtcClient {
             ssrc,
             sent: AtomicU32::new(0),
             driver,
+            state,
             frames,
         })
     }
@@ -272,12 +297,22 @@ impl RtcClient {
         self.sent.load(Ordering::Relaxed)
     }
 
-    pub fn connected(&self) -> bool {
-        self.inbound.connected.load(Ordering::SeqCst)
+    /// Waits until the connection is up (ICE and DTLS); fails if it fails or
+    /// closes first. Callers bound it with a timeout.
+    pub async fn wait_connected(&self) -> anyhow::Result<()> {
+        use RTCPeerConnectionState::{Closed, Connected, Failed};
+        let mut state = self.state.clone();
+        let reached = *state
+            .wait_for(|s| matches!(s, Connected | Failed | Closed))
+            .await
+            .context("the peer connection is gone")?;
+        anyhow::ensure!(reached == Connected, "media connection {reached:?}");
+        Ok(())
     }
 
-    pub fn failed(&self) -> bool {
-        self.inbound.failed.load(Ordering::SeqCst)
+    /// The frames the server sent this client's socket so far, if it keeps them.
+    pub fn frames(&self) -> Option<Vec<Value>> {
+        self.frames.as_ref().map(|f| f.lock().clone())
     }
 
     pub async fn close(self) {

@@ -161,9 +161,15 @@ mod tests {
         let t = r.timeline();
         assert_eq!(t.len(), 1);
         assert_eq!(t[0].count, 1000);
+        // The distribution runs from the fastest sample to the slowest, through the summary's percentiles.
         let d = r.distribution();
-        assert_eq!(d.first().unwrap().0, 0.0);
+        let at = |q: f64| d.iter().find(|p| p.0 == q).unwrap().1;
+        assert!((at(0.0) - 0.01).abs() < 0.001, "{d:?}");
+        assert_eq!(at(0.5), s.p50_ms);
+        assert_eq!(at(0.99), s.p99_ms);
+        assert_eq!(at(1.0), s.max_ms);
         assert!(d.windows(2).all(|w| w[0].1 <= w[1].1));
+        assert!(Recorder::new(Instant::now()).distribution().is_empty());
     }
 
     #[test]

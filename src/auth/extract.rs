@@ -21,6 +21,13 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// The token of a route that also takes `?access_token=` (browsers cannot set
+/// headers on a WebSocket or an `<audio src>`): the query parameter if given,
+/// else `Authorization: Bearer`.
+pub fn request_token<'a>(query: Option<&'a str>, headers: &'a HeaderMap) -> Option<&'a str> {
+    query.or_else(|| bearer_token(headers))
+}
+
 /// Verifies a token as a participant and refreshes their directory row.
 pub async fn participant(state: &AppState, token: Option<&str>) -> Result<Arc<Identity>, Error> {
     let token = token.ok_or_else(|| Error::new(ErrorCode::MissingToken, "no access token"))?;
@@ -80,5 +87,15 @@ mod tests {
         assert_eq!(bearer_token(&h), None);
         h.insert("authorization", HeaderValue::from_static("Bearer "));
         assert_eq!(bearer_token(&h), None);
+    }
+
+    #[test]
+    fn the_query_token_wins_over_the_header() {
+        let mut h = HeaderMap::new();
+        assert_eq!(request_token(None, &h), None);
+        assert_eq!(request_token(Some("q"), &h), Some("q"));
+        h.insert("authorization", HeaderValue::from_static("Bearer hdr"));
+        assert_eq!(request_token(None, &h), Some("hdr"));
+        assert_eq!(request_token(Some("q"), &h), Some("q"));
     }
 }

@@ -69,7 +69,7 @@ impl CallService {
                 }
                 _ => {}
             }
-            self.routes.upsert(&call);
+            self.open.loaded(&call);
         }
         self.publish_presence(self.registry.change_since(who, before));
         Ok(start)
@@ -107,23 +107,8 @@ impl CallService {
 
     /// Relays opaque `rtc.signal` data to the other participant of an open call.
     pub async fn relay(&self, who: &Identity, call_id: &str, data: &RawValue) -> Result<()> {
-        let route = match self.routes.get(call_id) {
-            Some(r) => r,
-            None => {
-                let call = self
-                    .store
-                    .get_call(call_id)
-                    .await?
-                    .filter(|c| !c.status.is_final() && c.tenant_id == *who.tenant_id);
-                match call {
-                    Some(c) => {
-                        self.routes.upsert(&c);
-                        super::routes::Route::of(&c)
-                    }
-                    None => return Err(Error::new(ErrorCode::CallNotFound, "no such open call")),
-                }
-            }
-        };
+        let open = self.open_call(call_id).await?;
+        let route = &open.route;
         if *route.tenant_id != *who.tenant_id {
             return Err(Error::new(ErrorCode::CallNotFound, "no such open call"));
         }
@@ -232,11 +217,6 @@ impl CallService {
             }
         }
         Ok(touched)
-    }
-
-    /// Sessions known to be in the user's open call (for tests and diagnostics).
-    pub fn open_routes(&self) -> usize {
-        self.routes.len()
     }
 
     pub fn pending_timers(&self) -> usize {

@@ -303,10 +303,11 @@ pub fn apply(call: &Call, actor: Actor<'_>, cmd: Command, now: Millis) -> Result
             let deadline = now + grace_ms;
             let mut next = step(call);
             // A second loss never extends the first one's deadline.
-            let (deadline, reason, since) = match (call.grace_deadline, call.grace_reason) {
-                (Some(d), Some(r)) if d <= deadline => (d, r, call.grace_since.unwrap_or(now)),
-                _ => (deadline, reason, call.grace_since.unwrap_or(now)),
+            let (deadline, reason) = match (call.grace_deadline, call.grace_reason) {
+                (Some(d), Some(r)) if d <= deadline => (d, r),
+                _ => (deadline, reason),
             };
+            let since = call.grace_since.unwrap_or(now);
             next.grace_deadline = Some(deadline);
             next.grace_reason = Some(reason);
             next.grace_since = Some(since);

@@ -8,7 +8,8 @@ use tokio_util::sync::CancellationToken;
 use webrtc::peer_connection::RTCIceCandidateInit;
 
 use super::machine::{Actor, Command};
-use super::model::{Call, CallStatus, EndReason};
+use super::model::{Call, CallStatus, EndReason, Side};
+use super::open::OpenCall;
 use super::service::CallService;
 use crate::auth::claims::Identity;
 use crate::error::{Error, ErrorCode, Result};
@@ -29,51 +30,50 @@ impl CallService {
         })
     }
 
-    /// The call and the participant a media message is about (an open call of theirs).
-    async fn media_peer(&self, who: &Identity, call_id: &str, session: SessionId) -> Result<(RoomInfo, PeerInfo)> {
-        let cached = self.open.get(call_id).map(|c| c.value().clone());
-        let call: Call = match cached {
-            Some(c) => c,
-            None => self
-                .store
-                .get_call(call_id)
-                .await?
-                .ok_or_else(|| Error::new(ErrorCode::CallNotFound, "no such open call"))?,
-        };
-        if call.tenant_id != *who.tenant_id || call.status.is_final() {
-            return Err(Error::new(ErrorCode::CallNotFound, "no such open call"));
-        }
-        let side = call
-            .side_of(&who.user_id)
+    /// The open call a media message is about, and the sender's side in it.
+    async fn media_call(&self, who: &Identity, call_id: &str) -> Result<(Arc<OpenCall>, Side)> {
+        let open = self.open_call(call_id).await?;
+        let side = Some(&open.route)
+            .filter(|r| *r.tenant_id == *who.tenant_id)
+            .and_then(|r| r.side_of(&who.user_id))
             .ok_or_else(|| Error::new(ErrorCode::CallNotFound, "no such open call"))?;
-        Ok((
-            RoomInfo {
-                call_id: call.id.clone(),
-                tenant_id: who.tenant_id.clone(),
-                active: call.status == CallStatus::Active,
-                record: call.record,
-            },
-            PeerInfo {
-                side,
-                user_id: who.user_id.clone(),
-                session,
-            },
-        ))
+        Ok((open, side))
+    }
+
+    fn peer_info(who: &Identity, side: Side, session: SessionId) -> PeerInfo {
+        PeerInfo {
+            side,
+            user_id: who.user_id.clone(),
+            session,
+        }
     }
 
     /// `rtc.offer`: returns the SFU's answer. Allowed while the call rings;
     /// media flows once it is ACTIVE.
     pub async fn media_offer(&self, who: &Identity, session: SessionId, call_id: &str, sdp: &str) -> Result<String> {
         let sfu = self.sfu()?.clone();
-        let (room, peer) = self.media_peer(who, call_id, session).await?;
-        sfu.offer(room, peer, sdp).await
+        let (open, side) = self.media_call(who, call_id).await?;
+        let room = RoomInfo {
+            call_id: open.call.id.clone(),
+            tenant_id: who.tenant_id.clone(),
+            active: open.call.status == CallStatus::Active,
+            record: open.call.record,
+        };
+        let answer = sfu.offer(room, Self::peer_info(who, side, session), sdp).await?;
+        // The call may have ended while this offer was being answered, after
+        // the SFU closed its room: don't leave a room behind for it.
+        if self.open_call(call_id).await.is_err() {
+            sfu.close(call_id).await;
+            return Err(Error::new(ErrorCode::CallEnded, "the call has ended"));
+        }
+        Ok(answer)
     }
 
     /// `rtc.answer` to a server offer.
     pub async fn media_answer(&self, who: &Identity, session: SessionId, call_id: &str, sdp: &str) -> Result<()> {
         let sfu = self.sfu()?.clone();
-        let (_, peer) = self.media_peer(who, call_id, session).await?;
-        sfu.answer(call_id, &peer, sdp).await
+        let (_, side) = self.media_call(who, call_id).await?;
+        sfu.answer(call_id, &Self::peer_info(who, side, session), sdp).await
     }
 
     /// `rtc.candidate` from the client.
@@ -87,8 +87,8 @@ impl CallService {
         let sfu = self.sfu()?.clone();
         let init: RTCIceCandidateInit = serde_json::from_str(candidate.get())
             .map_err(|e| Error::new(ErrorCode::InvalidMessage, format!("invalid candidate: {e}")))?;
-        let (_, peer) = self.media_peer(who, call_id, session).await?;
-        sfu.candidate(call_id, &peer, init).await
+        let (_, side) = self.media_call(who, call_id).await?;
+        sfu.candidate(call_id, &Self::peer_info(who, side, session), init).await
     }
 
     /// After a transition: media starts when a call becomes ACTIVE and is released when it ends.
@@ -121,6 +121,10 @@ impl CallService {
                     };
                     if let Err(e) = self.transition(&call_id, None, Actor::System, cmd).await {
                         tracing::debug!(error = %e, call = %call_id, "media failure after the call ended");
+                        // Already over (its room should be gone): make sure nothing is left.
+                        if let (Some(sfu), ErrorCode::CallEnded | ErrorCode::CallNotFound) = (&self.media, e.code()) {
+                            sfu.close(&call_id).await;
+                        }
                     }
                 }
                 MediaEvent::Recorded { call_id, path, bytes } => {

@@ -5,8 +5,8 @@ pub mod machine;
 mod media;
 pub mod model;
 mod notify;
+mod open;
 mod ratelimit;
-mod routes;
 mod service;
 mod timers;
 

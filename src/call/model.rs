@@ -156,6 +156,39 @@ pub enum Side {
     Callee,
 }
 
+impl Side {
+    /// Both sides, in `index` order.
+    pub const BOTH: [Side; 2] = [Side::Caller, Side::Callee];
+
+    /// `caller` or `callee` (recording file names, URLs, stream ids).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Caller => "caller",
+            Self::Callee => "callee",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::BOTH.into_iter().find(|side| side.as_str() == s)
+    }
+
+    /// The other participant's side.
+    pub const fn other(self) -> Self {
+        match self {
+            Self::Caller => Self::Callee,
+            Self::Callee => Self::Caller,
+        }
+    }
+
+    /// 0 for the caller, 1 for the callee (per-side arrays).
+    pub const fn index(self) -> usize {
+        match self {
+            Self::Caller => 0,
+            Self::Callee => 1,
+        }
+    }
+}
+
 /// A CallLog row, as the state machine and the store see it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Call {
@@ -262,6 +295,21 @@ mod tests {
             assert_eq!(ParticipantType::parse(t.as_str()), Some(t));
         }
         assert_eq!(ParticipantType::parse("ADMIN"), None);
+    }
+
+    #[test]
+    fn side_helpers_agree() {
+        assert_eq!(Side::Caller.as_str(), "caller");
+        assert_eq!(Side::Callee.as_str(), "callee");
+        for (i, side) in Side::BOTH.into_iter().enumerate() {
+            assert_eq!(side.index(), i);
+            assert_eq!(Side::parse(side.as_str()), Some(side));
+            assert_ne!(side.other(), side);
+            assert_eq!(side.other().other(), side);
+        }
+        assert_eq!(Side::Caller.other(), Side::Callee);
+        assert_eq!(Side::parse("Caller"), None);
+        assert_eq!(Side::parse("caller.ogg"), None);
     }
 
     #[test]

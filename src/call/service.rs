@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use super::machine::{self, Actor, Command, Effect, MachineError, NewCall, Transition};
 use super::model::{Call, CallStatus, Millis, Party, Side};
 use super::notify;
+use super::open::{OpenCall, OpenCalls};
 use super::ratelimit::StartLimiter;
-use super::routes::Routes;
 use super::timers::Timers;
 use crate::auth::claims::Identity;
 use crate::clock::now_ms;
@@ -70,12 +70,10 @@ pub struct CallService {
     pub(super) settings: CallSettings,
     /// Ring and grace timers of calls this node started or saw go idle.
     pub(super) timers: Timers,
-    /// Participants and sessions of open calls, for relaying without a query.
-    pub(super) routes: Routes,
-    /// Open calls as this node last wrote or read them: a transition starts
-    /// from here instead of a read. The conditional update still decides; a
-    /// stale copy only costs a retry from the store.
-    pub(super) open: dashmap::DashMap<String, Call>,
+    /// Open calls as this node last wrote or read them, with their routes: a
+    /// transition or a relay starts from here instead of a read. The
+    /// conditional update still decides; a stale copy only costs a retry.
+    pub(super) open: OpenCalls,
     limiter: StartLimiter,
 }
 
@@ -127,8 +125,7 @@ impl CallService {
             metrics,
             settings,
             timers: Timers::default(),
-            routes: Routes::default(),
-            open: dashmap::DashMap::new(),
+            open: OpenCalls::default(),
         })
     }
 
@@ -229,6 +226,7 @@ impl CallService {
                     self.metrics.call_reached(CallStatus::Busy);
                     return Ok(StartOutcome::Busy { call });
                 }
+                CreateOutcome::LinesFreed => continue,
                 CreateOutcome::CallerBusy => {
                     // Glare: the line is held by the callee's call to us, still ringing.
                     match self.store.open_call_of(&caller.tenant_id, &caller.user_id).await? {
@@ -246,14 +244,17 @@ impl CallService {
                 }
             }
         }
-        Err(Error::new(ErrorCode::CallerBusy, "you are already in a call"))
+        // Lines were taken and released under us twice in a row.
+        Err(Error::new(
+            ErrorCode::Conflict,
+            "the lines changed while placing the call; retry",
+        ))
     }
 
     /// Rings the callee's devices and marks both participants in a call.
     fn on_created(self: &Arc<Self>, call: &Call, callee_name: &str) -> Result<()> {
         self.metrics.call_reached(CallStatus::Ringing);
-        self.routes.upsert(call);
-        self.open.insert(call.id.clone(), call.clone());
+        self.open.created(call);
         if let Some(deadline) = call.ring_deadline {
             self.timers.schedule(self, &call.id, deadline, Command::RingTimeout);
         }
@@ -300,6 +301,18 @@ impl CallService {
         Ok(self.transition(call_id, Some(&who.tenant_id), actor, cmd).await?.call)
     }
 
+    /// An open call, from the cache or else the store (and then cached).
+    pub(super) async fn open_call(&self, call_id: &str) -> Result<Arc<OpenCall>> {
+        if let Some(held) = self.open.get(call_id) {
+            return Ok(held);
+        }
+        self.store
+            .get_call(call_id)
+            .await?
+            .and_then(|c| self.open.loaded(&c))
+            .ok_or_else(|| Error::new(ErrorCode::CallNotFound, "no such open call"))
+    }
+
     /// Reads a call; only its participants may.
     pub async fn get_for(&self, who: &Identity, call_id: &str) -> Result<Call> {
         self.store
@@ -325,18 +338,24 @@ impl CallService {
         let mut use_cache = true;
         for _ in 0..MAX_TRANSITION_ATTEMPTS {
             let cached = if use_cache {
-                self.open.get(call_id).map(|c| c.value().clone())
+                self.open.get(call_id).map(|c| c.call.clone())
             } else {
                 None
             };
             let fresh = cached.is_none();
             let call = match cached {
                 Some(c) => c,
-                None => self
-                    .store
-                    .get_call(call_id)
-                    .await?
-                    .ok_or_else(|| Error::new(ErrorCode::CallNotFound, "no such call"))?,
+                None => match self.store.get_call(call_id).await? {
+                    Some(c) => {
+                        // (Caches an open call; forgets an ended one.)
+                        self.open.loaded(&c);
+                        c
+                    }
+                    None => {
+                        self.open.forget(call_id);
+                        return Err(Error::new(ErrorCode::CallNotFound, "no such call"));
+                    }
+                },
             };
             if tenant.is_some_and(|t| call.tenant_id != t) {
                 return Err(Error::new(ErrorCode::CallNotFound, "no such call"));
@@ -379,7 +398,6 @@ impl CallService {
                     self.timers.schedule(self, &call.id, *deadline, Command::GraceExpired);
                 }
                 Effect::Release => {
-                    self.routes.remove(&call.id);
                     for p in [&call.caller, &call.callee] {
                         let change = self.registry.set_in_call(&call.tenant_id, &p.user_id, false);
                         self.publish_presence(change);
@@ -387,12 +405,7 @@ impl CallService {
                 }
             }
         }
-        if call.status.is_final() {
-            self.open.remove(&call.id);
-        } else {
-            self.routes.upsert(call);
-            self.open.insert(call.id.clone(), call.clone());
-        }
+        self.open.advanced(call);
         if call.status != prev {
             self.metrics.call_reached(call.status);
             self.media_follow(call, prev);
@@ -412,7 +425,7 @@ impl CallService {
                 user_id: user.into(),
                 except,
             },
-            frame,
+            frame: frame.into(),
         });
     }
 

@@ -7,12 +7,12 @@
 //! the trait is the seam where it plugs in.
 
 mod local;
+mod outbound;
 
 pub use local::LocalBus;
+pub use outbound::Outbound;
 
 use std::sync::Arc;
-
-use axum::extract::ws::Utf8Bytes;
 
 use crate::presence::SessionId;
 
@@ -32,12 +32,12 @@ pub enum Target {
     Tenant,
 }
 
-/// A frame on its way to clients.
+/// A frame (or a batch of them) on its way to clients.
 #[derive(Clone, Debug)]
 pub struct Envelope {
     pub tenant_id: Arc<str>,
     pub target: Target,
-    pub frame: Utf8Bytes,
+    pub frame: Outbound,
 }
 
 /// Fans frames out to sessions, wherever they are connected.

@@ -5,7 +5,7 @@
 //! `callee`). The token may come in `?access_token=` (so an `<audio src>` can
 //! play it) or `Authorization: Bearer`, looked up in that order as on the socket.
 
-use std::path::{Component, Path as FsPath, PathBuf};
+use std::path::PathBuf;
 
 use axum::Router;
 use axum::body::Body;
@@ -17,10 +17,10 @@ use serde::{Deserialize, Serialize};
 
 use super::json::ApiQuery;
 use crate::app::AppState;
-use crate::auth::bearer_token;
-use crate::auth::extract::participant;
-use crate::call::model::Call;
+use crate::auth::extract::{participant, request_token};
+use crate::call::model::{Call, Side};
 use crate::error::{Error, ErrorCode, Result};
+use crate::media::recording::{call_dir, track_path};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -56,18 +56,12 @@ fn not_recorded() -> Error {
 
 /// The participant's call and its recording directory.
 async fn recorded_call(state: &AppState, headers: &HeaderMap, q: &TokenQuery, id: &str) -> Result<(Call, PathBuf)> {
-    let token = q.access_token.as_deref().or_else(|| bearer_token(headers));
-    let who = participant(state, token).await?;
+    let who = participant(state, request_token(q.access_token.as_deref(), headers)).await?;
     let call = state.calls.get_for(&who, id).await?;
     let rel = call.recording_path.as_deref().ok_or_else(not_recorded)?;
-    // Written by the server itself; refuse anything that could leave the directory.
-    if FsPath::new(rel)
-        .components()
-        .any(|c| !matches!(c, Component::Normal(_)))
-    {
-        return Err(not_recorded());
-    }
-    let dir = state.settings.sfu.recording_dir.join(rel);
+    // The server stores the call id, but the value comes from the database:
+    // anything that could leave the recording root is refused.
+    let dir = call_dir(&state.settings.sfu.recording_dir, rel).ok_or_else(not_recorded)?;
     Ok((call, dir))
 }
 
@@ -79,13 +73,13 @@ async fn manifest(
 ) -> Result<axum::Json<Manifest>> {
     let (call, dir) = recorded_call(&state, &headers, &q, &id).await?;
     let mut tracks = Vec::new();
-    for (side, user) in [("caller", &call.caller.user_id), ("callee", &call.callee.user_id)] {
-        if let Ok(meta) = tokio::fs::metadata(dir.join(format!("{side}.ogg"))).await {
+    for side in Side::BOTH {
+        if let Ok(meta) = tokio::fs::metadata(track_path(&dir, side)).await {
             tracks.push(Track {
-                side,
-                user_id: user.clone(),
+                side: side.as_str(),
+                user_id: call.party(side).user_id.clone(),
                 bytes: meta.len(),
-                url: format!("/api/voip/calls/{}/recording/{side}", call.id),
+                url: format!("/api/voip/calls/{}/recording/{}", call.id, side.as_str()),
             });
         }
     }
@@ -103,11 +97,9 @@ async fn track(
     Path((id, side)): Path<(String, String)>,
 ) -> Result<Response> {
     let (call, dir) = recorded_call(&state, &headers, &q, &id).await?;
-    let side = side.strip_suffix(".ogg").unwrap_or(&side);
-    if side != "caller" && side != "callee" {
-        return Err(Error::new(ErrorCode::NotFound, "the side is `caller` or `callee`"));
-    }
-    let file = tokio::fs::File::open(dir.join(format!("{side}.ogg")))
+    let side = Side::parse(side.strip_suffix(".ogg").unwrap_or(&side))
+        .ok_or_else(|| Error::new(ErrorCode::NotFound, "the side is `caller` or `callee`"))?;
+    let file = tokio::fs::File::open(track_path(&dir, side))
         .await
         .map_err(|_| not_recorded())?;
     let len = file.metadata().await.map(|m| m.len()).ok();
@@ -117,7 +109,7 @@ async fn track(
             (header::CONTENT_TYPE, "audio/ogg".to_owned()),
             (
                 header::CONTENT_DISPOSITION,
-                format!("inline; filename=\"call-{}-{side}.ogg\"", call.id),
+                format!("inline; filename=\"call-{}-{}.ogg\"", call.id, side.as_str()),
             ),
         ],
         body,

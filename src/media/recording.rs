@@ -12,18 +12,33 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::BufWriter;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use rtc::media::io::Writer;
 use rtc::media::io::ogg_writer::OggWriter;
 use rtc::rtp::packet::Packet;
 
 use super::sfu::rewrite::{RtpRewriter, seq_newer};
+use crate::call::model::Side;
 
 /// Timestamp the first recorded packet gets (the writer treats 1 specially).
 const FIRST_TS: u32 = 1_000;
 /// Longest recording: the RTP clock (48 kHz) must not wrap from the first packet (~24.8 h).
 pub const MAX_RECORDING_TS: u32 = u32::MAX - 48_000;
+
+/// A call's recording directory: `rel` (the call id, as stored with the call)
+/// under `root`. `None` if `rel` could leave `root` (absolute, `..`, empty):
+/// the stored value comes from the database.
+pub fn call_dir(root: &Path, rel: &str) -> Option<PathBuf> {
+    let rel = Path::new(rel);
+    let inside = rel.components().next().is_some() && rel.components().all(|c| matches!(c, Component::Normal(_)));
+    inside.then(|| root.join(rel))
+}
+
+/// One side's file in its call's directory: `caller.ogg` or `callee.ogg`.
+pub fn track_path(call_dir: &Path, side: Side) -> PathBuf {
+    call_dir.join(format!("{}.ogg", side.as_str()))
+}
 
 /// Writes one participant's audio.
 pub struct OggRecorder {
@@ -56,7 +71,7 @@ impl OggRecorder {
     }
 
     /// Writes `pkt` if it is newer than the last one written; others are dropped.
-    pub fn write(&mut self, pkt: &Packet) {
+    pub fn write(&mut self, mut pkt: Packet) {
         if pkt.payload.is_empty() {
             return;
         }
@@ -73,9 +88,8 @@ impl OggRecorder {
         {
             return;
         }
-        let mut p = pkt.clone();
-        p.header.timestamp = ts;
-        if self.writer.write_rtp(&p).is_ok() {
+        pkt.header.timestamp = ts;
+        if self.writer.write_rtp(&pkt).is_ok() {
             self.last = Some((o.seq, ts));
             self.packets += 1;
         }
@@ -129,11 +143,11 @@ mod tests {
         let mut r = OggRecorder::create(&path).unwrap();
         let start = u32::MAX - 960 * 5; // wraps after five packets
         for i in 0..20u16 {
-            r.write(&pkt(60_000u16.wrapping_add(i), start.wrapping_add(u32::from(i) * 960)));
+            r.write(pkt(60_000u16.wrapping_add(i), start.wrapping_add(u32::from(i) * 960)));
             if i == 10 {
                 // A late and a duplicate packet are dropped without harm.
-                r.write(&pkt(60_000 + 3, start.wrapping_add(3 * 960)));
-                r.write(&pkt(60_000 + 10, start.wrapping_add(10 * 960)));
+                r.write(pkt(60_000 + 3, start.wrapping_add(3 * 960)));
+                r.write(pkt(60_000 + 10, start.wrapping_add(10 * 960)));
             }
         }
         assert_eq!(r.packets, 20);
@@ -154,13 +168,13 @@ mod tests {
         let path = dir.path().join("callee.ogg");
         let mut r = OggRecorder::create(&path).unwrap();
         for i in 0..10u16 {
-            r.write(&pkt(500 + i, 10_000 + u32::from(i) * 960));
+            r.write(pkt(500 + i, 10_000 + u32::from(i) * 960));
         }
         // New source: new SSRC, a lower sequence and an unrelated timestamp.
         for i in 0..10u16 {
             let mut p = pkt(7 + i, 90 + u32::from(i) * 960);
             p.header.ssrc = 2;
-            r.write(&p);
+            r.write(p);
         }
         assert_eq!(r.packets, 20, "nothing of the new stream is lost");
         r.finish().unwrap();
@@ -173,10 +187,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("caller.ogg");
         let mut r = OggRecorder::create(&path).unwrap();
-        r.write(&pkt(1, 960));
+        r.write(pkt(1, 960));
         let first = r.finish().unwrap();
         let mut r = OggRecorder::create(&path).unwrap();
-        r.write(&pkt(1, 960));
+        r.write(pkt(1, 960));
         let both = r.finish().unwrap();
         assert!(both > first, "{both} > {first}");
         let (pages_n, _) = pages(&std::fs::read(&path).unwrap());
@@ -184,12 +198,25 @@ mod tests {
     }
 
     #[test]
+    fn paths_stay_inside_the_root() {
+        let root = Path::new("/rec");
+        assert_eq!(call_dir(root, "0190-abc"), Some(PathBuf::from("/rec/0190-abc")));
+        assert_eq!(call_dir(root, "a/b"), Some(PathBuf::from("/rec/a/b")));
+        for bad in ["", "/etc", "../x", "a/../../x", "./a", "."] {
+            assert_eq!(call_dir(root, bad), None, "{bad:?}");
+        }
+        let dir = call_dir(root, "id").unwrap();
+        assert_eq!(track_path(&dir, Side::Caller), PathBuf::from("/rec/id/caller.ogg"));
+        assert_eq!(track_path(&dir, Side::Callee), PathBuf::from("/rec/id/callee.ogg"));
+    }
+
+    #[test]
     fn a_packet_from_before_the_first_is_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let mut r = OggRecorder::create(&dir.path().join("a.ogg")).unwrap();
-        r.write(&pkt(100, 50_000));
-        r.write(&pkt(99, 49_040));
-        r.write(&pkt(101, 50_960));
+        r.write(pkt(100, 50_000));
+        r.write(pkt(99, 49_040));
+        r.write(pkt(101, 50_960));
         assert_eq!(r.packets, 2);
         assert!(r.finish().unwrap() > 0);
     }

@@ -3,8 +3,9 @@
 //! Every change of an agent's visible status goes to every session of the
 //! tenant. Sent one by one, a busy tenant costs one wake-up and one write per
 //! session per change. Gathered for a short window, each session takes the
-//! whole batch in one wake-up and one write; an agent that flips and flips
-//! back inside the window (available → busy → available) sends nothing.
+//! whole batch as one queued item (one wake-up, one flush, one slot of its
+//! bounded queue, however many agents changed); an agent that flips and
+//! flips back inside the window (available → busy → available) sends nothing.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use std::time::Duration;
 use dashmap::DashMap;
 
 use super::registry::{PresenceChange, PresenceStatus};
-use crate::cluster::{Bus, Envelope, Target};
+use crate::cluster::{Bus, Envelope, Outbound, Target};
 use crate::views::{AgentView, ServerMsg};
 
 /// How long a tenant's presence changes are gathered before they are sent.
@@ -90,14 +91,19 @@ impl PresenceFanout {
         self.send(tenant, visible);
     }
 
+    /// Publishes the changes as one queued item per session.
     fn send<'a>(&self, tenant: &Arc<str>, agents: impl Iterator<Item = &'a AgentView>) {
-        for agent in agents {
-            self.bus.publish(Envelope {
-                tenant_id: tenant.clone(),
-                target: Target::Tenant,
-                frame: ServerMsg::Presence(agent).to_text().into(),
-            });
-        }
+        let mut frames: Vec<_> = agents.map(|a| ServerMsg::Presence(a).to_text().into()).collect();
+        let frame = match frames.len() {
+            0 => return,
+            1 => Outbound::One(frames.remove(0)),
+            _ => Outbound::Batch(frames.into()),
+        };
+        self.bus.publish(Envelope {
+            tenant_id: tenant.clone(),
+            target: Target::Tenant,
+            frame,
+        });
     }
 }
 
@@ -106,14 +112,17 @@ mod tests {
     use super::*;
     use parking_lot::Mutex;
 
+    /// Every frame published, with its tenant; and how many envelopes carried them.
     #[derive(Default)]
-    struct Capture(Mutex<Vec<(String, String)>>);
+    struct Capture(Mutex<Vec<(String, String)>>, std::sync::atomic::AtomicUsize);
 
     impl Bus for Capture {
         fn publish(&self, e: Envelope) -> usize {
-            self.0
-                .lock()
-                .push((e.tenant_id.to_string(), e.frame.as_str().to_owned()));
+            self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut sent = self.0.lock();
+            for f in e.frame.frames() {
+                sent.push((e.tenant_id.to_string(), f.as_str().to_owned()));
+            }
             1
         }
     }
@@ -156,6 +165,28 @@ mod tests {
         f.publish(change("t1", "a", Available, Offline));
         tokio::time::sleep(Duration::from_millis(150)).await;
         assert_eq!(bus.0.lock().len(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_tenant_batch_is_one_queued_item_however_many_agents_changed() {
+        let bus = Arc::new(Capture::default());
+        let f = PresenceFanout::new(bus.clone(), Duration::from_millis(100));
+        let agents = 1000;
+        for i in 0..agents {
+            f.publish(change(
+                "t",
+                &format!("a{i}"),
+                PresenceStatus::Offline,
+                PresenceStatus::Available,
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert_eq!(bus.0.lock().len(), agents, "one frame per agent");
+        assert_eq!(
+            bus.1.load(std::sync::atomic::Ordering::Relaxed),
+            1,
+            "in one envelope: one slot of each session's queue"
+        );
     }
 
     #[tokio::test]

@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use axum::extract::ws::Utf8Bytes;
 use dashmap::DashMap;
 use parking_lot::RwLock;
 use smallvec::SmallVec;
@@ -17,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::claims::Identity;
 use crate::call::model::ParticipantType;
+use crate::cluster::Outbound;
 use crate::signal::protocol::Availability;
 use crate::views::AgentView;
 
@@ -30,18 +30,18 @@ pub type SessionId = u64;
 #[derive(Clone)]
 pub struct SessionHandle {
     pub id: SessionId,
-    tx: flume::Sender<Utf8Bytes>,
+    tx: flume::Sender<Outbound>,
     /// Cancelled when the session must close (its queue overflowed).
     kill: CancellationToken,
 }
 
 impl SessionHandle {
-    pub fn new(id: SessionId, tx: flume::Sender<Utf8Bytes>, kill: CancellationToken) -> Self {
+    pub fn new(id: SessionId, tx: flume::Sender<Outbound>, kill: CancellationToken) -> Self {
         Self { id, tx, kill }
     }
 
     /// Queues a frame without waiting. A full queue kills the session.
-    pub fn deliver(&self, frame: &Utf8Bytes) -> bool {
+    pub fn deliver(&self, frame: &Outbound) -> bool {
         match self.tx.try_send(frame.clone()) {
             Ok(()) => true,
             Err(flume::TrySendError::Full(_)) => {
@@ -237,7 +237,7 @@ impl Registry {
     }
 
     /// Queues `frame` on every session of a user but `except`. Returns how many took it.
-    pub fn deliver_user(&self, tenant_id: &str, user_id: &str, except: Option<SessionId>, frame: &Utf8Bytes) -> usize {
+    pub fn deliver_user(&self, tenant_id: &str, user_id: &str, except: Option<SessionId>, frame: &Outbound) -> usize {
         let Some(tenant) = self.tenant(tenant_id) else {
             return 0;
         };
@@ -257,7 +257,7 @@ impl Registry {
         tenant_id: &str,
         user_id: &str,
         session: SessionId,
-        frame: &Utf8Bytes,
+        frame: &Outbound,
     ) -> usize {
         let Some(tenant) = self.tenant(tenant_id) else {
             return 0;
@@ -273,7 +273,7 @@ impl Registry {
     }
 
     /// Queues `frame` on one session of a user only. Returns whether it took it.
-    pub fn deliver_session(&self, tenant_id: &str, user_id: &str, session: SessionId, frame: &Utf8Bytes) -> usize {
+    pub fn deliver_session(&self, tenant_id: &str, user_id: &str, session: SessionId, frame: &Outbound) -> usize {
         let Some(tenant) = self.tenant(tenant_id) else {
             return 0;
         };
@@ -285,7 +285,7 @@ impl Registry {
     }
 
     /// Queues `frame` on every session of the tenant (presence changes).
-    pub fn broadcast(&self, tenant_id: &str, frame: &Utf8Bytes) -> usize {
+    pub fn broadcast(&self, tenant_id: &str, frame: &Outbound) -> usize {
         let Some(tenant) = self.tenant(tenant_id) else {
             return 0;
         };

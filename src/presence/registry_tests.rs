@@ -14,14 +14,22 @@ fn ident(tenant: &str, user: &str, kind: ParticipantType) -> Arc<Identity> {
     })
 }
 
-fn session(id: SessionId, cap: usize) -> (SessionHandle, flume::Receiver<Utf8Bytes>, CancellationToken) {
+fn session(id: SessionId, cap: usize) -> (SessionHandle, flume::Receiver<Outbound>, CancellationToken) {
     let (tx, rx) = flume::bounded(cap);
     let kill = CancellationToken::new();
     (SessionHandle::new(id, tx, kill.clone()), rx, kill)
 }
 
-fn frame(s: &str) -> Utf8Bytes {
-    Utf8Bytes::from(s.to_owned())
+fn frame(s: &str) -> Outbound {
+    Outbound::from(s.to_owned())
+}
+
+/// The text of the next queued item (a single frame).
+fn next_text(rx: &flume::Receiver<Outbound>) -> String {
+    match rx.try_recv().expect("a queued frame") {
+        Outbound::One(f) => f.as_str().to_owned(),
+        Outbound::Batch(_) => panic!("expected a single frame"),
+    }
 }
 
 #[test]
@@ -117,17 +125,17 @@ fn delivery_targets_users_sessions_and_tenants() {
 
     assert_eq!(r.deliver_user("t1", "agent", Some(1), &frame("x")), 1);
     assert!(rx1.try_recv().is_err());
-    assert_eq!(rx2.try_recv().unwrap().as_str(), "x");
+    assert_eq!(next_text(&rx2), "x");
 
     assert_eq!(r.deliver_session_or_user("t1", "agent", 1, &frame("only1")), 1);
-    assert_eq!(rx1.try_recv().unwrap().as_str(), "only1");
+    assert_eq!(next_text(&rx1), "only1");
     assert!(rx2.try_recv().is_err());
     assert_eq!(r.deliver_session_or_user("t1", "agent", 42, &frame("gone")), 2);
     assert_eq!(r.deliver_session("t1", "agent", 42, &frame("nobody")), 0, "no fallback");
     assert_eq!(r.deliver_session("t1", "agent", 2, &frame("two")), 1);
 
     assert_eq!(r.broadcast("t1", &frame("p")), 3);
-    assert_eq!(rx3.try_recv().unwrap().as_str(), "p");
+    assert_eq!(next_text(&rx3), "p");
     assert!(rx4.try_recv().is_err(), "other tenant must not hear it");
 
     assert_eq!(r.deliver_user("t1", "nobody", None, &frame("x")), 0);
@@ -170,4 +178,17 @@ fn available_agents_are_sorted_and_carry_profile() {
         .map(|a| a.first_name.unwrap())
         .collect();
     assert_eq!(names, ["AMY", "BOB", "ZED"]);
+}
+
+#[test]
+fn a_batch_takes_one_slot_of_a_session_queue() {
+    let r = Registry::default();
+    let a = ident("t1", "agent", ParticipantType::CrmUser);
+    let (h, rx, kill) = session(1, 2);
+    r.connect(&a, h);
+    let batch = Outbound::Batch((0..50).map(|i| i.to_string().into()).collect::<Vec<_>>().into());
+    assert_eq!(r.broadcast("t1", &batch), 1);
+    assert_eq!(r.broadcast("t1", &batch), 1);
+    assert!(!kill.is_cancelled(), "100 frames in two items fit a queue of two");
+    assert_eq!(rx.try_recv().unwrap().frames().len(), 50);
 }

@@ -12,8 +12,7 @@ use serde::Deserialize;
 
 use super::session;
 use crate::app::AppState;
-use crate::auth::bearer_token;
-use crate::auth::extract::participant;
+use crate::auth::extract::{participant, request_token};
 use crate::error::{Error, ErrorCode};
 
 #[derive(Deserialize)]
@@ -28,8 +27,7 @@ pub async fn upgrade(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let from_query = query.ok().and_then(|Query(q)| q.access_token);
-    let token = from_query.as_deref().or_else(|| bearer_token(&headers));
-    let who = match participant(&state, token).await {
+    let who = match participant(&state, request_token(from_query.as_deref(), &headers)).await {
         Ok(who) => who,
         Err(e) => return e.into_response(),
     };

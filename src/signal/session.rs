@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::handle;
 use crate::app::AppState;
 use crate::auth::claims::Identity;
+use crate::cluster::Outbound;
 use crate::presence::SessionHandle;
 use crate::views::{Limits, ServerMsg, UserView};
 
@@ -44,7 +45,7 @@ enum End {
 pub async fn run(mut socket: WebSocket, state: AppState, who: Arc<Identity>) {
     let limits = state.settings.socket.clone();
     let id = state.next_session_id();
-    let (tx, rx) = flume::bounded::<Utf8Bytes>(limits.outbound_queue);
+    let (tx, rx) = flume::bounded::<Outbound>(limits.outbound_queue);
     let kill = CancellationToken::new();
     let (_, before) = state.registry.connect(&who, SessionHandle::new(id, tx, kill.clone()));
 
@@ -117,7 +118,7 @@ async fn serve(
     state: &AppState,
     who: &Arc<Identity>,
     id: u64,
-    rx: &flume::Receiver<Utf8Bytes>,
+    rx: &flume::Receiver<Outbound>,
     kill: &CancellationToken,
 ) -> End {
     let limits = &state.settings.socket;
@@ -191,20 +192,32 @@ async fn serve(
     }
 }
 
-/// Writes `first` and whatever else is queued (up to `WRITE_BATCH`), then flushes once.
+/// Writes `first` and whatever else is queued (up to `WRITE_BATCH` items), then flushes once.
 async fn write_batch(
     socket: &mut WebSocket,
-    rx: &flume::Receiver<Utf8Bytes>,
-    first: Utf8Bytes,
+    rx: &flume::Receiver<Outbound>,
+    first: Outbound,
 ) -> Result<(), axum::Error> {
-    socket.feed(Message::Text(first)).await?;
+    feed(socket, first).await?;
     for _ in 1..WRITE_BATCH {
         match rx.try_recv() {
-            Ok(frame) => socket.feed(Message::Text(frame)).await?,
+            Ok(item) => feed(socket, item).await?,
             Err(_) => break,
         }
     }
     socket.flush().await
+}
+
+async fn feed(socket: &mut WebSocket, item: Outbound) -> Result<(), axum::Error> {
+    match item {
+        Outbound::One(frame) => socket.feed(Message::Text(frame)).await,
+        Outbound::Batch(frames) => {
+            for frame in frames.iter() {
+                socket.feed(Message::Text(frame.clone())).await?;
+            }
+            Ok(())
+        }
+    }
 }
 
 async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) -> Result<(), axum::Error> {

@@ -1,6 +1,6 @@
 //! CallLog rows and participants' lines: create, conditional update, reads.
 
-use sqlx::FromRow;
+use sqlx::{FromRow, PgPool};
 
 use super::{Backend, Store, on_read};
 use crate::call::model::{Call, CallStatus, EndReason, Millis, ParticipantType, Party};
@@ -169,6 +169,24 @@ pub enum CreateOutcome {
     CallerBusy,
     /// The callee's line is held by another open call.
     CalleeBusy,
+    /// A line refused the insert but was released before it could be read: try again.
+    LinesFreed,
+}
+
+impl CreateOutcome {
+    /// After a refused insert: whose line `holders` (the users of `LINES_OF`) says is taken.
+    pub(super) fn of_holders<'a>(call: &Call, holders: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut outcome = Self::LinesFreed;
+        for user in holders {
+            if user == call.caller.user_id {
+                return Self::CallerBusy;
+            }
+            if user == call.callee.user_id {
+                outcome = Self::CalleeBusy;
+            }
+        }
+        outcome
+    }
 }
 
 macro_rules! bind_call {
@@ -200,77 +218,62 @@ macro_rules! bind_call {
     };
 }
 
-/// The PostgreSQL write statements (SQLite's run in `sqlite_writer`, on the same SQL).
-macro_rules! call_writes {
-    ($create:ident, $insert:ident, $update:ident, $conn:ty) => {
-        /// Inserts an open call; its trigger takes both lines, or the insert
-        /// fails with a unique violation and nothing is written.
-        pub(super) async fn $create(conn: &mut $conn, call: &Call) -> Result<CreateOutcome> {
-            match bind_call!(sqlx::query(INSERT_CALL), call)
-                .execute(&mut *conn)
-                .await
-            {
-                Ok(_) => Ok(CreateOutcome::Created),
-                Err(sqlx::Error::Database(e)) if e.kind() == sqlx::error::ErrorKind::UniqueViolation => {
-                    let holders: Vec<(String,)> = sqlx::query_as(LINES_OF)
-                        .bind(&call.tenant_id)
-                        .bind(&call.caller.user_id)
-                        .bind(&call.callee.user_id)
-                        .fetch_all(&mut *conn)
-                        .await?;
-                    if holders.iter().any(|(u,)| *u == call.caller.user_id) {
-                        Ok(CreateOutcome::CallerBusy)
-                    } else {
-                        // The callee's line (or one released meanwhile: busy, the caller may retry).
-                        Ok(CreateOutcome::CalleeBusy)
-                    }
-                }
-                Err(e) => Err(e.into()),
-            }
-        }
+// The PostgreSQL writes (SQLite's run in `sqlite_writer`, on the same SQL).
 
-        /// Inserts a call that is already final (BUSY); it holds no lines.
-        pub(super) async fn $insert(conn: &mut $conn, call: &Call) -> Result<()> {
-            bind_call!(sqlx::query(INSERT_CALL), call)
-                .execute(&mut *conn)
+/// Inserts an open call; its trigger takes both lines, or the insert fails
+/// with a unique violation and nothing is written.
+async fn pg_create(pool: &PgPool, call: &Call) -> Result<CreateOutcome> {
+    match bind_call!(sqlx::query(INSERT_CALL), call).execute(pool).await {
+        Ok(_) => Ok(CreateOutcome::Created),
+        Err(sqlx::Error::Database(e)) if e.kind() == sqlx::error::ErrorKind::UniqueViolation => {
+            let holders: Vec<(String,)> = sqlx::query_as(LINES_OF)
+                .bind(&call.tenant_id)
+                .bind(&call.caller.user_id)
+                .bind(&call.callee.user_id)
+                .fetch_all(pool)
                 .await?;
-            Ok(())
+            Ok(CreateOutcome::of_holders(call, holders.iter().map(|(u,)| u.as_str())))
         }
-
-        /// Replaces the row at `next.version - 1`; false if another writer got
-        /// there first. A final status releases the lines (update trigger).
-        pub(super) async fn $update(conn: &mut $conn, next: &Call) -> Result<bool> {
-            let n = sqlx::query(UPDATE_CALL)
-                .bind(&next.id)
-                .bind(next.status.as_str())
-                .bind(next.answered_at)
-                .bind(next.ended_at)
-                .bind(next.duration)
-                .bind(next.end_reason.map(EndReason::as_str))
-                .bind(&next.ended_by)
-                .bind(next.ring_deadline)
-                .bind(next.grace_deadline)
-                .bind(next.grace_reason.map(EndReason::as_str))
-                .bind(&next.callee_session)
-                .bind(next.version)
-                .bind(next.version - 1)
-                .bind(next.grace_since)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected();
-            Ok(n == 1)
-        }
-    };
+        Err(e) => Err(e.into()),
+    }
 }
 
-call_writes!(pg_create, pg_insert, pg_update, sqlx::PgConnection);
+/// Inserts a call that is already final (BUSY); it holds no lines.
+async fn pg_insert(pool: &PgPool, call: &Call) -> Result<()> {
+    bind_call!(sqlx::query(INSERT_CALL), call).execute(pool).await?;
+    Ok(())
+}
+
+/// Replaces the row at `next.version - 1`; false if another writer got there
+/// first. A final status releases the lines (update trigger).
+async fn pg_update(pool: &PgPool, next: &Call) -> Result<bool> {
+    let n = sqlx::query(UPDATE_CALL)
+        .bind(&next.id)
+        .bind(next.status.as_str())
+        .bind(next.answered_at)
+        .bind(next.ended_at)
+        .bind(next.duration)
+        .bind(next.end_reason.map(EndReason::as_str))
+        .bind(&next.ended_by)
+        .bind(next.ring_deadline)
+        .bind(next.grace_deadline)
+        .bind(next.grace_reason.map(EndReason::as_str))
+        .bind(&next.callee_session)
+        .bind(next.version)
+        .bind(next.version - 1)
+        .bind(next.grace_since)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    Ok(n == 1)
+}
 
 impl Store {
     /// Opens a RINGING call, taking both participants' lines, or says whose line was taken.
     pub async fn create_call(&self, call: &Call) -> Result<CreateOutcome> {
         match &*self.backend {
             Backend::Sqlite { writer, .. } => writer.create_call(call).await,
-            Backend::Postgres(pool) => pg_create(&mut *pool.acquire().await?, call).await,
+            Backend::Postgres(pool) => pg_create(pool, call).await,
         }
     }
 
@@ -279,7 +282,7 @@ impl Store {
         debug_assert!(call.status.is_final());
         match &*self.backend {
             Backend::Sqlite { writer, .. } => writer.insert_final(call).await,
-            Backend::Postgres(pool) => pg_insert(&mut *pool.acquire().await?, call).await,
+            Backend::Postgres(pool) => pg_insert(pool, call).await,
         }
     }
 
@@ -287,7 +290,7 @@ impl Store {
     pub async fn update_call(&self, next: &Call) -> Result<bool> {
         match &*self.backend {
             Backend::Sqlite { writer, .. } => writer.update_call(next).await,
-            Backend::Postgres(pool) => pg_update(&mut *pool.acquire().await?, next).await,
+            Backend::Postgres(pool) => pg_update(pool, next).await,
         }
     }
 

@@ -50,8 +50,6 @@ enum Backend {
         /// Every write goes through the group-commit writer task.
         writer: sqlite_writer::Writer,
         read: SqlitePool,
-        /// For migrations, which run on a connection of their own.
-        opts: Box<SqliteConnectOptions>,
     },
     Postgres(PgPool),
 }
@@ -78,23 +76,22 @@ impl Store {
     /// Opens (creating the SQLite file if needed) and migrates the store.
     pub async fn open(opts: &StoreOptions) -> Result<Self> {
         let url = opts.url.trim();
-        let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let connect = PgConnectOptions::from_str(url).map_err(|e| anyhow::anyhow!("DATABASE_URL: {e}"))?;
-            Self::open_postgres(connect, opts.max_connections).await?
+            Self::open_postgres(connect, opts.max_connections).await
         } else {
-            Self::open_sqlite(url, opts.sqlite_synchronous_full).await?
-        };
-        store.migrate().await?;
-        Ok(store)
+            Self::open_sqlite(url, opts.sqlite_synchronous_full).await
+        }
     }
 
-    /// Opens PostgreSQL with explicit options (tests use a schema per run).
+    /// Opens and migrates PostgreSQL with explicit options (tests use a schema per run).
     pub async fn open_postgres(connect: PgConnectOptions, max_connections: u32) -> Result<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(POOL_ACQUIRE_TIMEOUT)
             .connect_with(connect)
             .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Ok(Self {
             backend: Arc::new(Backend::Postgres(pool)),
         })
@@ -136,24 +133,8 @@ impl Store {
             .connect_with(base.clone().read_only(true))
             .await?;
         Ok(Self {
-            backend: Arc::new(Backend::Sqlite {
-                writer,
-                read,
-                opts: Box::new(base),
-            }),
+            backend: Arc::new(Backend::Sqlite { writer, read }),
         })
-    }
-
-    /// Applies `migrations/{sqlite,postgres}`.
-    pub async fn migrate(&self) -> Result<()> {
-        match &*self.backend {
-            Backend::Sqlite { opts, .. } => {
-                let mut conn = opts.connect().await?;
-                sqlx::migrate!("./migrations/sqlite").run(&mut conn).await?;
-            }
-            Backend::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
-        }
-        Ok(())
     }
 
     /// `sqlite` or `postgres`, for logs and `/readyz`.

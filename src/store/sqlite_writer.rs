@@ -196,8 +196,13 @@ impl<'a> CallValues<'a> {
     }
 }
 
+/// SQLITE_CONSTRAINT_PRIMARYKEY and SQLITE_CONSTRAINT_UNIQUE (not NOT NULL, CHECK, ...),
+/// as PostgreSQL's `UniqueViolation`.
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
+    const SQLITE_CONSTRAINT_PRIMARYKEY: i32 = 1555;
+    const SQLITE_CONSTRAINT_UNIQUE: i32 = 2067;
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if matches!(f.extended_code, SQLITE_CONSTRAINT_PRIMARYKEY | SQLITE_CONSTRAINT_UNIQUE))
 }
 
 fn create(conn: &Connection, call: &Call) -> Result<CreateOutcome> {
@@ -213,13 +218,11 @@ fn create(conn: &Connection, call: &Call) -> Result<CreateOutcome> {
             )
             .map_err(db)?;
             let mut rows = stmt.raw_query();
+            let mut holders = Vec::with_capacity(2);
             while let Some(row) = rows.next().map_err(db)? {
-                let user: String = row.get(0).map_err(db)?;
-                if user == call.caller.user_id {
-                    return Ok(CreateOutcome::CallerBusy);
-                }
+                holders.push(row.get::<_, String>(0).map_err(db)?);
             }
-            Ok(CreateOutcome::CalleeBusy)
+            Ok(CreateOutcome::of_holders(call, holders.iter().map(String::as_str)))
         }
         Err(e) => Err(db(e)),
     }
@@ -334,22 +337,29 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<WriteOp>) {
         } else {
             Ok(())
         };
+        // Why the batch cannot commit: BEGIN failed, or SQLite rolled the
+        // transaction back by itself (SQLITE_FULL, IOERR, NOMEM, ...).
+        let mut failed = began.err();
         let mut done = Vec::with_capacity(batch.len());
         for op in batch.drain(..) {
-            if began.is_err() {
+            if let Some(why) = &failed {
                 if let WriteOp::Stop(tx) = op {
                     stop = Some(tx);
                 } else {
-                    refuse(op, began.as_ref().err().map_or("", String::as_str));
+                    // Not run: in autocommit it would be durable while the batch is not.
+                    refuse(op, why);
                 }
                 continue;
             }
             done.extend(exec(&conn, op, &mut stop));
+            if grouped && conn.is_autocommit() {
+                failed = Some("the transaction was rolled back".to_owned());
+            }
         }
-        let commit = match (&began, grouped) {
-            (Err(e), _) => Err(e.clone()),
-            (Ok(()), false) => Ok(()),
-            (Ok(()), true) => conn.execute_batch("COMMIT").map_err(|e| {
+        let commit = match (failed, grouped) {
+            (Some(e), _) => Err(e),
+            (None, false) => Ok(()),
+            (None, true) => conn.execute_batch("COMMIT").map_err(|e| {
                 let _ = conn.execute_batch("ROLLBACK");
                 e.to_string()
             }),
@@ -365,7 +375,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<WriteOp>) {
 }
 
 fn refuse(op: WriteOp, why: &str) {
-    let err = || Error::Internal(anyhow::anyhow!("begin failed: {why}"));
+    let err = || Error::Internal(anyhow::anyhow!("batch not written: {why}"));
     match op {
         WriteOp::CreateCall(_, tx) => drop(tx.send(Err(err()))),
         WriteOp::InsertFinal(_, tx) => drop(tx.send(Err(err()))),
@@ -373,5 +383,74 @@ fn refuse(op: WriteOp, why: &str) {
         WriteOp::Upsert(_, tx) => drop(tx.send(Err(err()))),
         WriteOp::SetRecording(_, tx) => drop(tx.send(Err(err()))),
         WriteOp::Stop(tx) => drop(tx.send(())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::call::model::ParticipantType;
+
+    fn migrated(path: &Path) -> Connection {
+        let conn = Connection::open(path).unwrap();
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+        let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        for f in files {
+            conn.execute_batch(&std::fs::read_to_string(f).unwrap()).unwrap();
+        }
+        conn
+    }
+
+    fn participant(i: usize) -> Participant {
+        Participant {
+            tenant_id: "t".into(),
+            user_id: format!("user-{i}"),
+            kind: ParticipantType::CrmUser,
+            first_name: Some("x".repeat(2_000)),
+            last_name: None,
+            email: None,
+            role: None,
+            created_at: 1,
+            updated_at: 1,
+        }
+    }
+
+    /// A batch SQLite itself rolls back part-way (here: the database is full)
+    /// must leave nothing written and tell every caller so; the writes after
+    /// the failure must not run in autocommit and become durable alone.
+    #[test]
+    fn a_batch_rolled_back_by_sqlite_writes_nothing_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("full.db");
+        let conn = migrated(&path);
+        let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
+        conn.pragma_update(None, "max_page_count", pages + 4).unwrap();
+        let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+        let mut answers = Vec::new();
+        for i in 0..40 {
+            let (otx, orx) = oneshot::channel();
+            tx.try_send(WriteOp::Upsert(Box::new(participant(i)), otx)).unwrap();
+            answers.push(orx);
+        }
+        let (stx, srx) = oneshot::channel();
+        tx.try_send(WriteOp::Stop(stx)).unwrap();
+        std::thread::spawn(move || run(conn, rx)).join().unwrap();
+        srx.blocking_recv().unwrap();
+
+        let ok = answers
+            .into_iter()
+            .map(oneshot::Receiver::blocking_recv)
+            .filter(|a| matches!(a, Ok(Ok(()))))
+            .count();
+        let rows: i64 = Connection::open(&path)
+            .unwrap()
+            .query_row("SELECT count(*) FROM participants", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            rows, ok as i64,
+            "a write is durable exactly when its caller was told so"
+        );
+        assert!(ok < 40, "the database was meant to fill up");
     }
 }

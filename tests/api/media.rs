@@ -6,7 +6,7 @@ use serde_json::json;
 use switchboard::media::MediaMode;
 
 use crate::helpers::*;
-use crate::rtc_client::join;
+use crate::rtc_client::{RtcClient, join};
 
 const CALLER_TAG: u8 = 0xC1;
 const CALLEE_TAG: u8 = 0xC2;
@@ -20,7 +20,7 @@ async fn embedded(b: Backend, tweak: impl FnOnce(&mut switchboard::Settings)) ->
 }
 
 /// Starts a call from `c` to `a`; accepts it unless `accept` is false.
-async fn call(app: &TestApp, cw: &mut Ws, aw: &mut Ws, accept: bool, record: bool) -> String {
+async fn call(cw: &mut Ws, aw: &mut Ws, accept: bool, record: bool) -> String {
     let ack = cw
         .request(json!({"type": "call.start", "calleeId": "a", "record": record}))
         .await;
@@ -33,8 +33,43 @@ async fn call(app: &TestApp, cw: &mut Ws, aw: &mut Ws, accept: bool, record: boo
             "ack"
         );
     }
-    let _ = app;
     id
+}
+
+/// A call from customer `c` to agent `a` (tenant t1) whose two participants have their media connected.
+struct MediaCall {
+    c: Person,
+    a: Person,
+    cw: Ws,
+    aw: Ws,
+    id: String,
+    caller: RtcClient,
+    callee: RtcClient,
+}
+
+/// Connects `c` and `a`, calls (see [`call`]), joins both to the call's media and waits until both are connected.
+async fn media_call(app: &TestApp, accept: bool, record: bool) -> MediaCall {
+    let (c, a) = (customer("t1", "c"), agent("t1", "a"));
+    let mut cw = app.connect(&c).await;
+    let mut aw = app.connect(&a).await;
+    let id = call(&mut cw, &mut aw, accept, record).await;
+    let caller = join(app, &c, &id, 0x1111_1111, CALLEE_TAG).await;
+    let callee = join(app, &a, &id, 0x2222_2222, CALLER_TAG).await;
+    tokio::time::timeout(Duration::from_secs(15), async {
+        tokio::try_join!(caller.wait_connected(), callee.wait_connected())
+    })
+    .await
+    .expect("both connected within 15 s")
+    .expect("both connected");
+    MediaCall {
+        c,
+        a,
+        cw,
+        aw,
+        id,
+        caller,
+        callee,
+    }
 }
 
 async fn until(what: &str, secs: u64, mut check: impl FnMut() -> bool) {
@@ -53,15 +88,14 @@ fn sfu(app: &TestApp) -> &switchboard::media::sfu::Sfu {
 
 async fn opus_flows_both_ways_through_the_sfu(b: Backend) {
     let app = embedded(b, |_| {}).await;
-    let (c, a) = (customer("t1", "c"), agent("t1", "a"));
-    let mut cw = app.connect(&c).await;
-    let mut aw = app.connect(&a).await;
+    let MediaCall {
+        mut cw,
+        id,
+        caller,
+        callee,
+        ..
+    } = media_call(&app, true, false).await;
     assert_eq!(cw.welcome["mediaMode"], "embedded");
-    let id = call(&app, &mut cw, &mut aw, true, false).await;
-
-    let caller = join(&app, &c, &id, 0x1111_1111, CALLEE_TAG).await;
-    let callee = join(&app, &a, &id, 0x2222_2222, CALLER_TAG).await;
-    until("both connected", 15, || caller.connected() && callee.connected()).await;
     assert_eq!(sfu(&app).rooms(), 1);
     assert_eq!(sfu(&app).connections(), 2, "two connections on the one shared UDP port");
 
@@ -82,7 +116,7 @@ async fn opus_flows_both_ways_through_the_sfu(b: Backend) {
     );
     assert_eq!(callee.inbound.seq_gaps.load(SeqCst), 0);
     // The server's answer carried the offer's ref; its candidates name the shared port.
-    let frames = caller.frames.lock().await.clone();
+    let frames = caller.frames().expect("the test client keeps frames");
     assert!(frames.iter().any(|f| f["type"] == "rtc.answer" && f["ref"] == "offer"));
     let port = sfu(&app).udp_addr().port().to_string();
     let cand = frames
@@ -109,14 +143,14 @@ async fn opus_flows_both_ways_through_the_sfu(b: Backend) {
 
 async fn media_flows_only_once_the_call_is_active(b: Backend) {
     let app = embedded(b, |_| {}).await;
-    let (c, a) = (customer("t1", "c"), agent("t1", "a"));
-    let mut cw = app.connect(&c).await;
-    let mut aw = app.connect(&a).await;
-    let id = call(&app, &mut cw, &mut aw, false, false).await;
     // Both negotiate while it rings.
-    let caller = join(&app, &c, &id, 0x1111_1111, CALLEE_TAG).await;
-    let callee = join(&app, &a, &id, 0x2222_2222, CALLER_TAG).await;
-    until("both connected", 15, || caller.connected() && callee.connected()).await;
+    let MediaCall {
+        mut aw,
+        id,
+        caller,
+        callee,
+        ..
+    } = media_call(&app, false, false).await;
     caller.send_audio(50, CALLER_TAG).await;
     assert_eq!(callee.inbound.tagged.load(SeqCst), 0, "no media before the accept");
     aw.request(json!({"type": "call.accept", "callId": id})).await;
@@ -129,13 +163,13 @@ async fn media_flows_only_once_the_call_is_active(b: Backend) {
 
 async fn stopped_media_ends_the_call_as_media_failed(b: Backend) {
     let app = embedded(b, |s| s.sfu.media_timeout = Duration::from_millis(1_500)).await;
-    let (c, a) = (customer("t1", "c"), agent("t1", "a"));
-    let mut cw = app.connect(&c).await;
-    let mut aw = app.connect(&a).await;
-    let id = call(&app, &mut cw, &mut aw, true, false).await;
-    let caller = join(&app, &c, &id, 0x1111_1111, CALLEE_TAG).await;
-    let callee = join(&app, &a, &id, 0x2222_2222, CALLER_TAG).await;
-    until("both connected", 15, || caller.connected() && callee.connected()).await;
+    let MediaCall {
+        mut cw,
+        id,
+        caller,
+        callee,
+        ..
+    } = media_call(&app, true, false).await;
     tokio::join!(caller.send_audio(30, CALLER_TAG), callee.send_audio(30, CALLEE_TAG));
     // Now both go silent: after the media timeout the call ends.
     let ended = cw.next_of("call.ended").await;
@@ -151,13 +185,15 @@ async fn recordings_are_written_and_only_participants_read_them(b: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_path_buf();
     let app = embedded(b, move |s| s.sfu.recording_dir = root).await;
-    let (c, a) = (customer("t1", "c"), agent("t1", "a"));
-    let mut cw = app.connect(&c).await;
-    let mut aw = app.connect(&a).await;
-    let id = call(&app, &mut cw, &mut aw, true, true).await;
-    let caller = join(&app, &c, &id, 0x1111_1111, CALLEE_TAG).await;
-    let callee = join(&app, &a, &id, 0x2222_2222, CALLER_TAG).await;
-    until("both connected", 15, || caller.connected() && callee.connected()).await;
+    let MediaCall {
+        c,
+        a,
+        mut cw,
+        id,
+        caller,
+        callee,
+        ..
+    } = media_call(&app, true, true).await;
     tokio::join!(caller.send_audio(100, CALLER_TAG), callee.send_audio(100, CALLEE_TAG));
     cw.request(json!({"type": "call.end", "callId": id})).await;
 
@@ -221,7 +257,7 @@ async fn unrecorded_calls_have_no_recording_and_other_modes_refuse_rtc(b: Backen
     let (c, a) = (customer("t1", "c"), agent("t1", "a"));
     let mut cw = app.connect(&c).await;
     let mut aw = app.connect(&a).await;
-    let id = call(&app, &mut cw, &mut aw, true, false).await;
+    let id = call(&mut cw, &mut aw, true, false).await;
     let (status, body) = app
         .get(&format!("/api/voip/calls/{id}/recording"), Some(&app.token(&c)))
         .await;
@@ -238,7 +274,7 @@ async fn unrecorded_calls_have_no_recording_and_other_modes_refuse_rtc(b: Backen
     let p2p = spawn_app(b).await;
     let mut cw = p2p.connect(&c).await;
     let mut aw = p2p.connect(&a).await;
-    let id = call(&p2p, &mut cw, &mut aw, true, false).await;
+    let id = call(&mut cw, &mut aw, true, false).await;
     let err = cw
         .request(json!({"type": "rtc.offer", "callId": id, "sdp": "v=0\r\n"}))
         .await;

@@ -1,8 +1,8 @@
 // The agent console: availability, incoming calls (banner and ring), the call, the history.
 
 import { startPage } from "./page.js";
-import { Phone } from "./phone.js";
-import { $, notice, Ringer } from "./ui.js";
+import { ENDINGS, Phone } from "./phone.js";
+import { $, explain, notice, Ringer } from "./ui.js";
 
 const page = startPage("CRM_USER");
 if (page) {
@@ -37,47 +37,41 @@ if (page) {
     clearIncoming();
     if (r) await phone.decline(r.callId);
   };
+  let availability = $("#availability").value;
   $("#availability").onchange = async (e) => {
     try {
       await sig.request({ type: "status.set", status: e.target.value });
+      availability = e.target.value;
     } catch (err) {
-      notice(err.message, "error");
+      e.target.value = availability;
+      notice(explain(err), "error");
     }
   };
 
   sig.on("open", (welcome) => {
     const pending = welcome.pendingCalls || [];
+    // A call that rang while the socket was down and is over now: stop ringing, say so.
+    if (ringing && !pending.some((c) => c.callId === ringing.callId)) {
+      notice(`The call from ${ringing.name} ended while the connection was down.`, "error");
+      clearIncoming();
+      refreshHistory();
+    }
     if (pending.length) showIncoming(pending[0]);
     // Availability survives a reconnect.
     if ($("#availability").value !== "available") sig.send({ type: "status.set", status: $("#availability").value });
   });
   sig.on("call.incoming", showIncoming);
-  for (const t of ["call.cancelled", "call.missed", "call.answered_elsewhere", "call.declined"]) {
+  // The ringing call ends before it is answered here (the Phone follows the call once accepted).
+  for (const t of ["call.cancelled", "call.missed", "call.answered_elsewhere", "call.declined", "call.ended"]) {
     sig.on(t, (msg) => {
-      if (ringing?.callId === msg.callId) {
-        clearIncoming(msg.callId);
-        const name = msg.callId && ringing?.name;
-        if (t === "call.cancelled") notice(`The caller hung up before you answered.`, "info");
-        if (t === "call.missed") notice(`Missed call${name ? ` from ${name}` : ""}.`, "error");
-        if (t === "call.answered_elsewhere") notice("The call was answered on another device.", "info");
-        refreshHistory();
-      } else {
-        phone.handle(msg);
-      }
-    });
-  }
-  sig.on("call.ended", (msg) => {
-    // A call can also end while it rings (media failed): stop ringing.
-    if (ringing?.callId === msg.callId) {
-      clearIncoming(msg.callId);
-      notice("The call ended before you answered.", "error");
+      if (ringing?.callId !== msg.callId) return;
+      const { name } = ringing;
+      clearIncoming();
+      if (t === "call.declined") notice("The call was declined on another device.", "info");
+      else if (t === "call.ended") notice(`The call from ${name} ended before you answered.`, "error");
+      else notice(ENDINGS[t](name, false), t === "call.missed" ? "error" : "info");
       refreshHistory();
-    } else {
-      phone.handle(msg);
-    }
-  });
-  for (const t of ["call.accepted", "rtc.offer", "rtc.candidate", "rtc.signal"]) {
-    sig.on(t, (msg) => phone.handle(msg));
+    });
   }
   sig.connect();
   refreshHistory();

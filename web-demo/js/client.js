@@ -21,8 +21,8 @@ export function me() {
   const t = token();
   if (!t) return null;
   try {
-    const json = atob(t.split(".")[1].replace(/-/g, "+").replace(/_/g, "/"));
-    const c = JSON.parse(json);
+    const bytes = Uint8Array.from(atob(t.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")), (ch) => ch.charCodeAt(0));
+    const c = JSON.parse(new TextDecoder().decode(bytes));
     return {
       userId: c.sub,
       tenantId: c.app_metadata?.tenant_id,
@@ -49,6 +49,7 @@ export async function api(method, path, body) {
   if (!res.ok) {
     const err = new Error(json?.error?.message || `HTTP ${res.status}`);
     err.code = json?.error?.code || "http_error";
+    err.status = res.status;
     throw err;
   }
   return json;
@@ -67,7 +68,8 @@ export async function devToken(profile) {
 
 /**
  * The signaling socket. Emits every server frame by its `type` ("welcome",
- * "call.incoming", ...) plus "open" and "close"; `request()` sends a frame
+ * "call.incoming", ...) plus "open" and "close" ({code, reason, welcomed});
+ * `request()` sends a frame
  * with a fresh `ref` and resolves with the reply carrying it. Reconnects
  * with backoff when the connection drops.
  */
@@ -85,6 +87,7 @@ export class Signaling extends EventTarget {
     const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/voip/ws?access_token=${encodeURIComponent(token())}`;
     const ws = new WebSocket(url);
     this.ws = ws;
+    let welcomed = false;
     ws.onopen = () => {
       this.backoff = 500;
     };
@@ -96,6 +99,7 @@ export class Signaling extends EventTarget {
         return;
       }
       if (msg.type === "welcome") {
+        welcomed = true;
         this.welcome = msg;
         this.emit("open", msg);
       }
@@ -110,7 +114,8 @@ export class Signaling extends EventTarget {
     ws.onclose = (e) => {
       for (const w of this.waiting.values()) w.reject(Object.assign(new Error("connection lost"), { code: "connection_lost" }));
       this.waiting.clear();
-      this.emit("close", { code: e.code, reason: e.reason });
+      // `welcomed: false`: the server refused the socket (a bad token looks like this too).
+      this.emit("close", { code: e.code, reason: e.reason, welcomed });
       if (!this.closedByUser) {
         setTimeout(() => this.connect(), this.backoff);
         this.backoff = Math.min(this.backoff * 2, 10_000);

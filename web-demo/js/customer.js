@@ -8,7 +8,10 @@ import { $, explain, notice } from "./ui.js";
 const page = startPage("PORTAL_CUSTOMER");
 if (page) {
   const { sig, refreshHistory } = page;
-  const phone = new Phone(sig, refreshHistory);
+  const phone = new Phone(sig, () => {
+    refreshHistory();
+    render();
+  });
   const agents = new Map(); // supabaseUserId -> agent
 
   const nameOf = (a) => [a.firstName, a.lastName].filter(Boolean).join(" ") || a.email || a.supabaseUserId;
@@ -33,7 +36,7 @@ if (page) {
       btn.textContent = "Call";
       btn.dataset.call = a.supabaseUserId;
       btn.disabled = phone.busy();
-      btn.onclick = () => phone.dial(a.supabaseUserId, nameOf(a), { record: $("#record").checked }).then(render);
+      btn.onclick = () => phone.dial(a.supabaseUserId, nameOf(a), { record: $("#record").checked });
       li.append(name, btn);
       list.append(li);
     }
@@ -56,22 +59,6 @@ if (page) {
     else agents.delete(a.supabaseUserId);
     render();
   });
-  for (const t of [
-    "call.accepted",
-    "call.declined",
-    "call.cancelled",
-    "call.missed",
-    "call.ended",
-    "call.answered_elsewhere",
-    "rtc.offer",
-    "rtc.candidate",
-    "rtc.signal",
-  ]) {
-    sig.on(t, (msg) => {
-      phone.handle(msg);
-      render();
-    });
-  }
   render();
   sig.connect();
   refreshHistory();

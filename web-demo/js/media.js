@@ -11,6 +11,7 @@ export class CallMedia {
     this.sig = sig;
     this.o = opts;
     this.pending = [];
+    this.early = []; // frames that arrived before start() made the peer connection
     this.chain = Promise.resolve();
     this.closed = false;
   }
@@ -26,9 +27,9 @@ export class CallMedia {
       if (!e.candidate) return;
       const candidate = e.candidate.toJSON();
       if (this.o.mode === "embedded") {
-        this.sig.send({ type: "rtc.candidate", callId: this.o.callId, candidate });
+        this.send({ type: "rtc.candidate", callId: this.o.callId, candidate });
       } else {
-        this.sig.send({ type: "rtc.signal", callId: this.o.callId, data: { candidate } });
+        this.send({ type: "rtc.signal", callId: this.o.callId, data: { candidate } });
       }
     };
     pc.ontrack = (e) => this.o.onRemoteStream(e.streams[0] || new MediaStream([e.track]));
@@ -47,6 +48,8 @@ export class CallMedia {
         await this.flushCandidates();
       });
     }
+    // The other side may have sent its offer while we were asking for the microphone.
+    for (const msg of this.early.splice(0)) this.handle(msg);
     return this.local;
   }
 
@@ -55,15 +58,19 @@ export class CallMedia {
     await this.serial(async () => {
       const offer = await this.pc.createOffer();
       await this.pc.setLocalDescription(offer);
-      this.sig.send({ type: "rtc.signal", callId: this.o.callId, data: { description: { type: "offer", sdp: offer.sdp } } });
+      this.send({ type: "rtc.signal", callId: this.o.callId, data: { description: { type: "offer", sdp: offer.sdp } } });
     });
   }
 
   /** A frame for this call: rtc.offer / rtc.candidate (SFU) or rtc.signal (p2p). */
   handle(msg) {
-    if (this.closed || !this.pc) return;
+    if (this.closed) return;
+    if (!this.pc) {
+      this.early.push(msg);
+      return;
+    }
     if (msg.type === "rtc.offer") {
-      this.serial(() => this.answerOffer(msg.sdp, (sdp) => this.sig.send({ type: "rtc.answer", callId: this.o.callId, sdp })));
+      this.serial(() => this.answerOffer(msg.sdp, (sdp) => this.send({ type: "rtc.answer", callId: this.o.callId, sdp })));
     } else if (msg.type === "rtc.candidate") {
       this.serial(() => this.addCandidate(msg.candidate));
     } else if (msg.type === "rtc.signal") {
@@ -71,7 +78,7 @@ export class CallMedia {
       if (d.description?.type === "offer") {
         this.serial(() =>
           this.answerOffer(d.description.sdp, (sdp) =>
-            this.sig.send({ type: "rtc.signal", callId: this.o.callId, data: { description: { type: "answer", sdp } } }),
+            this.send({ type: "rtc.signal", callId: this.o.callId, data: { description: { type: "answer", sdp } } }),
           ),
         );
       } else if (d.description?.type === "answer") {
@@ -106,9 +113,18 @@ export class CallMedia {
     for (const c of list) await this.pc.addIceCandidate(c).catch(() => {});
   }
 
+  /**
+   * Sends a frame with a ref, so an error comes back to us rather than to the
+   * page (a candidate for a call that just ended is nobody's concern).
+   */
+  send(frame) {
+    this.sig.request(frame).catch((err) => this.closed || this.o.onError?.(err));
+  }
+
   /** Runs negotiation steps one at a time, in order. */
   serial(fn) {
-    this.chain = this.chain.then(fn).catch((err) => this.o.onError?.(err));
+    // Errors after close() (the call ended mid-negotiation) are moot.
+    this.chain = this.chain.then(fn).catch((err) => this.closed || this.o.onError?.(err));
     return this.chain;
   }
 

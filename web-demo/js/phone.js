@@ -4,7 +4,21 @@
 import { CallMedia } from "./media.js";
 import { $, explain, fmtDuration, notice } from "./ui.js";
 
-const ENDINGS = {
+/** Frames about a call or its media: the Phone follows them for its own call. */
+const CALL_EVENTS = [
+  "call.accepted",
+  "call.declined",
+  "call.cancelled",
+  "call.missed",
+  "call.ended",
+  "call.answered_elsewhere",
+  "rtc.offer",
+  "rtc.candidate",
+  "rtc.signal",
+];
+
+/** Words for a call that ended before it was answered: (other's name, whether you placed it). */
+export const ENDINGS = {
   "call.declined": (name) => `${name} declined the call.`,
   "call.cancelled": (name, mine) => (mine ? "You cancelled the call." : `${name} hung up before you answered.`),
   "call.missed": (name, mine) => (mine ? `No answer from ${name}.` : `Missed call from ${name}.`),
@@ -24,6 +38,8 @@ export class Phone {
     this.sig = sig;
     this.onChange = onChange || (() => {});
     this.call = null; // { id, name, isCaller, media, answeredAt }
+    for (const t of CALL_EVENTS) sig.on(t, (msg) => this.handle(msg));
+    sig.on("open", (welcome) => this.resync(welcome));
     $("#hangup-btn").onclick = () => this.hangUp();
     $("#mute-btn").onclick = () => this.toggleMute();
     $("#camera-btn").onclick = () => this.toggleCamera();
@@ -60,6 +76,7 @@ export class Phone {
       this.call.answeredAt = Date.now();
     }
     this.show(ack.glare ? `In call with ${name}` : `Calling ${name}…`);
+    this.onChange();
     // Negotiate right away: media starts flowing the moment the call is accepted.
     await this.startMedia();
     if (ack.glare && this.mode === "p2p") await this.call?.media?.offerToPeer();
@@ -77,6 +94,7 @@ export class Phone {
     }
     this.call = { id: callId, name, isCaller: false, answeredAt: Date.now() };
     this.show(`In call with ${name}`);
+    this.onChange();
     await this.startMedia();
     return true;
   }
@@ -114,9 +132,18 @@ export class Phone {
       $("#camera-btn").disabled = !media.hasCamera();
     } catch (err) {
       // No microphone, no call: hang up rather than sit in silence, and say why.
+      // (If the call already ended meanwhile, its media failing is moot: the
+      // notice of how it ended stays.)
       if (this.call === call) await this.hangUp(explain(err), "error");
-      else notice(explain(err), "error");
     }
+  }
+
+  /** After a (re)connect: a call the server no longer has open ended while we were away. */
+  resync(welcome) {
+    const call = this.call;
+    if (!call) return;
+    const open = (welcome.activeCalls || []).some((c) => c.id === call.id);
+    if (!open) this.finish(`The call with ${call.name} ended while the connection was down.`, "error");
   }
 
   /** Frames about calls and media; returns true if handled. */
@@ -152,7 +179,11 @@ export class Phone {
     try {
       await this.sig.request({ type: "call.end", callId: call.id });
     } catch (err) {
-      if (err.code !== "call_ended") notice(explain(err), "error");
+      // Not ended on the server (offline, no answer): keep the call so hanging up can be retried.
+      if (err.code !== "call_ended") {
+        notice(explain(err), "error");
+        return;
+      }
     }
     if (this.call === call) {
       this.finish(text || (call.answeredAt ? `Call with ${call.name} ended.` : "You cancelled the call."), text ? kind : "info");
@@ -204,9 +235,5 @@ export class Phone {
   tick() {
     const call = this.call;
     $("#call-timer").textContent = call?.answeredAt ? fmtDuration((Date.now() - call.answeredAt) / 1000) : "";
-    if (call?.answeredAt) {
-      $("#incall").dataset.state = "active";
-      $("#hangup-btn").textContent = "Hang up";
-    }
   }
 }

@@ -7,15 +7,16 @@
 //! at the agent.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
 
-use super::wait_for_type;
+use super::connect_user;
 use crate::auth::Minter;
 use crate::cli::{CallsArgs, Common};
 use crate::net::{Dialer, Ws};
@@ -38,7 +39,8 @@ struct Shared {
     started: AtomicU64,
     completed: AtomicU64,
     permits: Semaphore,
-    stopping: AtomicBool,
+    /// Cancelled when no more calls start.
+    stop: CancellationToken,
     answer_delay: Duration,
     hold: Duration,
 }
@@ -71,7 +73,7 @@ pub async fn run(common: &Common, args: &CallsArgs) -> anyhow::Result<Report> {
         started: AtomicU64::new(0),
         completed: AtomicU64::new(0),
         permits: Semaphore::new(0),
-        stopping: AtomicBool::new(false),
+        stop: CancellationToken::new(),
         answer_delay: Duration::from_millis(args.answer_delay_ms),
         hold: Duration::from_millis(args.hold_ms),
     });
@@ -80,20 +82,13 @@ pub async fn run(common: &Common, args: &CallsArgs) -> anyhow::Result<Report> {
     let pb = progress::bar(2 * n as u64, common.quiet, "connecting");
     let mut agents = Vec::with_capacity(n);
     let mut customers = Vec::with_capacity(n);
+    let tenant = |i: usize| format!("tenant-{}", i % args.tenants.max(1));
     for i in 0..n {
-        let tenant = format!("tenant-{}", i % args.tenants.max(1));
-        let token = minter.token(&tenant, &format!("{run}-ag-{i}"), true)?;
-        let mut ws = dialer.websocket(&format!("/api/voip/ws?access_token={token}")).await?;
-        wait_for_type(&mut ws, "welcome").await?;
-        agents.push(ws);
+        agents.push(connect_user(&dialer, &minter, &tenant(i), &format!("{run}-ag-{i}"), true).await?);
         pb.inc(1);
     }
     for i in 0..n {
-        let tenant = format!("tenant-{}", i % args.tenants.max(1));
-        let token = minter.token(&tenant, &format!("{run}-cu-{i}"), false)?;
-        let mut ws = dialer.websocket(&format!("/api/voip/ws?access_token={token}")).await?;
-        wait_for_type(&mut ws, "welcome").await?;
-        customers.push(ws);
+        customers.push(connect_user(&dialer, &minter, &tenant(i), &format!("{run}-cu-{i}"), false).await?);
         pb.inc(1);
     }
     pb.finish_and_clear();
@@ -131,7 +126,7 @@ pub async fn run(common: &Common, args: &CallsArgs) -> anyhow::Result<Report> {
         pb.set_position(shared.completed.load(Ordering::Relaxed));
     }
     let elapsed = t0.elapsed().as_secs_f64();
-    shared.stopping.store(true, Ordering::Release);
+    shared.stop.cancel();
     shared.permits.close();
     let grace = shared.answer_delay + shared.hold + Duration::from_secs(10);
     for t in tasks {
@@ -200,7 +195,7 @@ async fn customer(i: usize, callee: String, mut ws: Ws, s: Arc<Shared>) {
             CustomerState::Active(_, at) => Some(*at),
             _ => None,
         };
-        if matches!(state, CustomerState::Idle) && s.stopping.load(Ordering::Acquire) {
+        if matches!(state, CustomerState::Idle) && s.stop.is_cancelled() {
             break;
         }
         tokio::select! {
@@ -273,15 +268,9 @@ async fn customer(i: usize, callee: String, mut ws: Ws, s: Arc<Shared>) {
 
 async fn agent(i: usize, mut ws: Ws, s: Arc<Shared>) {
     let mut pending: Option<(String, tokio::time::Instant)> = None;
-    let deadline = || {
-        let stop = s.stopping.load(Ordering::Acquire);
-        stop.then(|| tokio::time::Instant::now() + s.answer_delay + s.hold + Duration::from_secs(5))
-    };
+    // Once the run stops, the agent stays long enough to answer and see its last call end.
     let mut quit_at: Option<tokio::time::Instant> = None;
     loop {
-        if quit_at.is_none() {
-            quit_at = deadline();
-        }
         let accept_at = pending.as_ref().map(|p| p.1);
         tokio::select! {
             _ = async { tokio::time::sleep_until(accept_at.unwrap_or_else(tokio::time::Instant::now)).await }, if accept_at.is_some() => {
@@ -294,7 +283,9 @@ async fn agent(i: usize, mut ws: Ws, s: Arc<Shared>) {
                 }
             }
             _ = async { tokio::time::sleep_until(quit_at.unwrap_or_else(tokio::time::Instant::now)).await }, if quit_at.is_some() => break,
-            _ = tokio::time::sleep(Duration::from_millis(200)), if quit_at.is_none() => {}
+            _ = s.stop.cancelled(), if quit_at.is_none() => {
+                quit_at = Some(tokio::time::Instant::now() + s.answer_delay + s.hold + Duration::from_secs(5));
+            }
             m = ws.next() => {
                 let v = match frame(m) {
                     Got::Frame(v) => v,

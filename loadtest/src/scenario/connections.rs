@@ -9,13 +9,13 @@ use serde_json::json;
 use tokio::sync::{Semaphore, watch};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::{metric, wait_for_type};
+use super::{connect_user, metric};
 use crate::auth::Minter;
 use crate::cli::{Common, ConnectionsArgs};
 use crate::net::Dialer;
 use crate::procinfo;
 use crate::progress;
-use crate::report::{Report, Series};
+use crate::report::{Report, Series, mib};
 use crate::stats::{Errors, Recorder};
 
 /// How long one connection attempt may take (TCP + upgrade + welcome).
@@ -48,7 +48,10 @@ pub async fn run(common: &Common, args: &ConnectionsArgs) -> anyhow::Result<Repo
     let run = common.run_prefix();
 
     for i in 0..args.count {
-        tokio::time::sleep_until(next).await;
+        // Latency runs from the attempt's scheduled moment, so time spent
+        // behind the ramp or waiting for a --concurrency permit counts.
+        let due = next;
+        tokio::time::sleep_until(due).await;
         next += gap;
         let permit = limit.clone().acquire_owned().await?;
         let (dialer, minter, latency, errors, connected) = (
@@ -64,13 +67,7 @@ pub async fn run(common: &Common, args: &ConnectionsArgs) -> anyhow::Result<Repo
         let agent = i < agents;
         let pb = pb.clone();
         tasks.push(tokio::spawn(async move {
-            let t0 = Instant::now();
-            let attempt = async {
-                let token = minter.token(&tenant, &user, agent)?;
-                let mut ws = dialer.websocket(&format!("/api/voip/ws?access_token={token}")).await?;
-                wait_for_type(&mut ws, "welcome").await?;
-                anyhow::Ok(ws)
-            };
+            let attempt = connect_user(&dialer, &minter, &tenant, &user, agent);
             let ws = tokio::time::timeout(CONNECT_TIMEOUT, attempt).await;
             drop(permit);
             pb.inc(1);
@@ -85,7 +82,7 @@ pub async fn run(common: &Common, args: &ConnectionsArgs) -> anyhow::Result<Repo
                     return;
                 }
             };
-            latency.record(t0.elapsed());
+            latency.record(due.elapsed());
             connected.fetch_add(1, Ordering::Relaxed);
             // Hold: keep reading (answers the server's pings) until told to stop.
             loop {
@@ -154,10 +151,6 @@ pub async fn run(common: &Common, args: &ConnectionsArgs) -> anyhow::Result<Repo
     report.latencies.push(Series::of("connect→welcome", &latency));
     report.errors = errors.snapshot();
     Ok(report)
-}
-
-fn mib(bytes: u64) -> f64 {
-    (bytes as f64 / (1024.0 * 1024.0) * 10.0).round() / 10.0
 }
 
 /// A short error label for the report.

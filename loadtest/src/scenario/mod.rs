@@ -8,12 +8,13 @@ pub mod relay;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use futures_util::StreamExt;
-use serde_json::Value;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::net::Ws;
+use crate::auth::Minter;
+use crate::net::{Dialer, Ws};
 
 /// Longest wait for one expected frame during set-up.
 pub const SETUP_WAIT: Duration = Duration::from_secs(30);
@@ -41,6 +42,45 @@ pub async fn wait_for_type(ws: &mut Ws, ty: &str) -> anyhow::Result<Value> {
             None => anyhow::bail!("closed while waiting for {ty}"),
         }
     }
+}
+
+/// Opens a signaling socket as `user` of `tenant` (an agent if `agent`) and waits for its `welcome`.
+pub async fn connect_user(
+    dialer: &Dialer,
+    minter: &Minter,
+    tenant: &str,
+    user: &str,
+    agent: bool,
+) -> anyhow::Result<Ws> {
+    let token = minter.token(tenant, user, agent)?;
+    let mut ws = dialer.websocket(&format!("/api/voip/ws?access_token={token}")).await?;
+    wait_for_type(&mut ws, "welcome").await?;
+    Ok(ws)
+}
+
+/// Sends one JSON frame.
+pub async fn send_json(ws: &mut Ws, v: &Value) -> anyhow::Result<()> {
+    ws.send(Message::Text(v.to_string().into())).await?;
+    Ok(())
+}
+
+/// The customer calls `callee_id` and the agent accepts: start → `ack` → `call.incoming` → accept → `ack`.
+/// Returns the call id.
+pub async fn establish_call(customer: &mut Ws, agent: &mut Ws, callee_id: &str) -> anyhow::Result<String> {
+    send_json(
+        customer,
+        &json!({"type": "call.start", "calleeId": callee_id, "ref": "start"}),
+    )
+    .await?;
+    let ack = wait_for_type(customer, "ack").await?;
+    let id = ack["call"]["id"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("call.start failed: {ack}"))?
+        .to_owned();
+    wait_for_type(agent, "call.incoming").await?;
+    send_json(agent, &json!({"type": "call.accept", "callId": id, "ref": "accept"})).await?;
+    wait_for_type(agent, "ack").await?;
+    Ok(id)
 }
 
 /// `GET path` over plain HTTP/1.0; the body.

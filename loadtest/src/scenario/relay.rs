@@ -5,6 +5,12 @@
 //! frames are `rtc.signal`; against PeerJS they are OFFER (A→B) and ANSWER
 //! (B→A). Every frame a peer receives inside the measurement window counts as
 //! one relayed message.
+//!
+//! Closed loop (`--window`), `t` is when the message was sent. Open loop
+//! (`--rate-per-pair`), `t` is when it was due: each pair sends on its own
+//! schedule (a random phase, then one message per period), so a send held up
+//! by a busy server or client counts in the round trip instead of vanishing
+//! (no coordinated omission).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,25 +21,28 @@ use serde::Deserialize;
 use serde_json::json;
 use serde_json::value::RawValue;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
 
-use super::wait_for_type;
+use super::{connect_user, establish_call, wait_for_type};
 use crate::auth::Minter;
 use crate::cli::{Common, RelayArgs, Target};
 use crate::net::{Dialer, Ws};
 use crate::procinfo;
 use crate::progress;
-use crate::report::{Report, Series};
+use crate::report::{Report, Series, mib};
 use crate::stats::{Errors, Recorder};
 
 /// PeerJS drops clients that send no HEARTBEAT; its own client sends one every 5 s.
 pub const PEERJS_HEARTBEAT: Duration = Duration::from_secs(5);
+/// Pause between the last pair connecting and the memory reading.
+pub const SETTLE: Duration = Duration::from_millis(500);
 
 struct Shared {
     start: Instant,
     rtt: Recorder,
     relayed: AtomicU64,
     measuring: AtomicBool,
-    stop: AtomicBool,
+    stop: CancellationToken,
     errors: Errors,
     pad: String,
 }
@@ -78,6 +87,7 @@ struct Stamp {
 
 pub async fn run(common: &Common, args: &RelayArgs) -> anyhow::Result<Report> {
     let dialer = Dialer::new(&common.url, common.sources())?;
+    let minter = Minter::new(&common.secret, &common.audience);
     let rss_before = common.server_pid.and_then(procinfo::rss_bytes);
     let n = args.pairs.max(1);
     let run = common.run_prefix();
@@ -85,13 +95,16 @@ pub async fn run(common: &Common, args: &RelayArgs) -> anyhow::Result<Report> {
     let mut pairs = Vec::with_capacity(n);
     for i in 0..n {
         let pair = match args.target {
-            Target::Switchboard => switchboard_pair(&dialer, common, args, &run, i).await?,
+            Target::Switchboard => switchboard_pair(&dialer, &minter, args, &run, i).await?,
             Target::Peerjs => peerjs_pair(&dialer, args, &run, i).await?,
         };
         pairs.push(pair);
         pb.inc(1);
     }
     pb.finish_and_clear();
+    // Memory per peer: every pair connected (and in its call), no traffic yet.
+    tokio::time::sleep(SETTLE).await;
+    let rss_connected = common.server_pid.and_then(procinfo::rss_bytes);
 
     let start = Instant::now();
     let shared = Arc::new(Shared {
@@ -99,7 +112,7 @@ pub async fn run(common: &Common, args: &RelayArgs) -> anyhow::Result<Report> {
         rtt: Recorder::new(start),
         relayed: AtomicU64::new(0),
         measuring: AtomicBool::new(false),
-        stop: AtomicBool::new(false),
+        stop: CancellationToken::new(),
         errors: Errors::default(),
         pad: "x".repeat(args.payload),
     });
@@ -116,7 +129,7 @@ pub async fn run(common: &Common, args: &RelayArgs) -> anyhow::Result<Report> {
     }
     tokio::time::sleep(Duration::from_secs(args.warmup)).await;
     let cpu0 = common.server_pid.and_then(procinfo::cpu_seconds);
-    let relayed0 = shared.relayed.load(Ordering::Relaxed);
+    // Nothing counts before this: `relayed` starts at 0.
     shared.measuring.store(true, Ordering::Release);
     let t0 = Instant::now();
     let pb = progress::bar(args.duration, common.quiet, "relaying");
@@ -125,15 +138,15 @@ pub async fn run(common: &Common, args: &RelayArgs) -> anyhow::Result<Report> {
         pb.inc(1);
         pb.set_message(format!(
             "{:.0} msg/s",
-            (shared.relayed.load(Ordering::Relaxed) - relayed0) as f64 / t0.elapsed().as_secs_f64()
+            shared.relayed.load(Ordering::Relaxed) as f64 / t0.elapsed().as_secs_f64()
         ));
     }
     shared.measuring.store(false, Ordering::Release);
     let secs = t0.elapsed().as_secs_f64();
-    let relayed = shared.relayed.load(Ordering::Relaxed) - relayed0;
+    let relayed = shared.relayed.load(Ordering::Relaxed);
     let cpu1 = common.server_pid.and_then(procinfo::cpu_seconds);
     let rss = common.server_pid.and_then(procinfo::rss_bytes);
-    shared.stop.store(true, Ordering::Release);
+    shared.stop.cancel();
     for t in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
     }
@@ -157,16 +170,21 @@ pub async fn run(common: &Common, args: &RelayArgs) -> anyhow::Result<Report> {
             );
         }
     }
+    if let Some(before) = rss_before {
+        report.figure("server_rss_before_mib", mib(before));
+    }
+    if let Some(connected) = rss_connected {
+        report.figure("server_rss_connected_mib", mib(connected));
+    }
+    // A shrinking process (the allocator returned memory) gives no per-peer figure.
+    if let (Some(before), Some(connected)) = (rss_before, rss_connected)
+        && connected >= before
+    {
+        let per_peer = (connected - before) as f64 / (2 * n) as f64 / 1024.0;
+        report.figure("server_rss_per_peer_kib", (per_peer * 10.0).round() / 10.0);
+    }
     if let Some(rss) = rss {
-        report.figure("server_rss_mib", (rss as f64 / 1048576.0 * 10.0).round() / 10.0);
-        if let Some(before) = rss_before {
-            let per_peer = rss.saturating_sub(before) as f64 / (2 * n) as f64 / 1024.0;
-            report.figure(
-                "server_rss_before_mib",
-                (before as f64 / 1048576.0 * 10.0).round() / 10.0,
-            );
-            report.figure("server_rss_per_peer_kib", (per_peer * 10.0).round() / 10.0);
-        }
+        report.figure("server_rss_mib", mib(rss));
     }
     report.latencies.push(Series::of("round trip", &shared.rtt));
     report.errors = shared.errors.snapshot();
@@ -177,48 +195,16 @@ type Pair = (Ws, Ws, Route, Route);
 
 async fn switchboard_pair(
     dialer: &Dialer,
-    common: &Common,
+    minter: &Minter,
     args: &RelayArgs,
     run: &str,
     i: usize,
 ) -> anyhow::Result<Pair> {
-    let minter = Minter::new(&common.secret, &common.audience);
     let tenant = format!("relay-{}", i % args.tenants.max(1));
     let (ca, ag) = (format!("{run}-rc-{i}"), format!("{run}-ra-{i}"));
-    let mut agent = dialer
-        .websocket(&format!(
-            "/api/voip/ws?access_token={}",
-            minter.token(&tenant, &ag, true)?
-        ))
-        .await?;
-    wait_for_type(&mut agent, "welcome").await?;
-    let mut cust = dialer
-        .websocket(&format!(
-            "/api/voip/ws?access_token={}",
-            minter.token(&tenant, &ca, false)?
-        ))
-        .await?;
-    wait_for_type(&mut cust, "welcome").await?;
-    cust.send(Message::Text(
-        json!({"type": "call.start", "calleeId": ag, "ref": "s"})
-            .to_string()
-            .into(),
-    ))
-    .await?;
-    let ack = wait_for_type(&mut cust, "ack").await?;
-    let id = ack["call"]["id"]
-        .as_str()
-        .ok_or_else(|| anyhow::anyhow!("call.start failed: {ack}"))?
-        .to_owned();
-    wait_for_type(&mut agent, "call.incoming").await?;
-    agent
-        .send(Message::Text(
-            json!({"type": "call.accept", "callId": id, "ref": "a"})
-                .to_string()
-                .into(),
-        ))
-        .await?;
-    wait_for_type(&mut agent, "ack").await?;
+    let mut agent = connect_user(dialer, minter, &tenant, &ag, true).await?;
+    let mut cust = connect_user(dialer, minter, &tenant, &ca, false).await?;
+    let id = establish_call(&mut cust, &mut agent, &ag).await?;
     wait_for_type(&mut cust, "call.accepted").await?;
     Ok((cust, agent, Route::Call(id.clone()), Route::Call(id)))
 }
@@ -286,7 +272,7 @@ async fn drain<F: FnMut(&str) -> Option<String>>(
     while let Some(m) = next.take() {
         match classify(m, s) {
             Got::Closed => {
-                if !s.stop.load(Ordering::Acquire) {
+                if !s.stop.is_cancelled() {
                     s.errors.add("socket_closed");
                 }
                 return false;
@@ -310,35 +296,41 @@ async fn sender(mut ws: Ws, to: Route, s: Arc<Shared>, rate: f64, window: usize)
     let heartbeat = matches!(to, Route::Peer(_));
     let mut hb = tokio::time::interval(PEERJS_HEARTBEAT);
     let mut seq = 0u64;
-    let next_frame = |seq: &mut u64| {
-        *seq += 1;
-        let data = format!(
-            r#"{{"s":{},"t":{},"p":"{}"}}"#,
-            seq,
-            s.start.elapsed().as_nanos() as u64,
-            s.pad
-        );
+    let frame = |seq: u64, t_ns: u64| {
+        let data = format!(r#"{{"s":{seq},"t":{t_ns},"p":"{}"}}"#, s.pad);
         to.frame(true, &data)
     };
+    let now_ns = || s.start.elapsed().as_nanos() as u64;
+    // Open loop: message k (from 0) is due at `phase + k * period` after the start.
     let open_loop = rate > 0.0;
-    let mut tick = tokio::time::interval(Duration::from_secs_f64(if open_loop { 1.0 / rate } else { 3600.0 }));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let period_ns = if open_loop { (1e9 / rate) as u64 } else { 0 };
+    let phase_ns = (period_ns as f64 * fastrand::f64()) as u64;
+    let due_ns = |seq: u64| phase_ns + seq * period_ns;
+    let at = |ns: u64| tokio::time::Instant::from_std(s.start) + Duration::from_nanos(ns);
+    let next_send = tokio::time::sleep_until(at(due_ns(0)));
+    tokio::pin!(next_send);
     if !open_loop {
         for _ in 0..window {
-            if ws.feed(Message::Text(next_frame(&mut seq).into())).await.is_err() {
+            seq += 1;
+            if ws.feed(Message::Text(frame(seq, now_ns()).into())).await.is_err() {
                 s.errors.add("socket_closed");
                 return;
             }
         }
         let _ = ws.flush().await;
     }
-    while !s.stop.load(Ordering::Acquire) {
+    loop {
         tokio::select! {
-            _ = tick.tick(), if open_loop => {
-                if ws.send(Message::Text(next_frame(&mut seq).into())).await.is_err() {
+            _ = s.stop.cancelled() => break,
+            _ = &mut next_send, if open_loop => {
+                // Stamped with when it was due, not when it went out.
+                let stamp = due_ns(seq);
+                seq += 1;
+                if ws.send(Message::Text(frame(seq, stamp).into())).await.is_err() {
                     s.errors.add("socket_closed");
                     return;
                 }
+                next_send.as_mut().reset(at(due_ns(seq)));
             }
             _ = hb.tick(), if heartbeat => {
                 let _ = ws.send(Message::Text(r#"{"type":"HEARTBEAT"}"#.into())).await;
@@ -349,10 +341,12 @@ async fn sender(mut ws: Ws, to: Route, s: Arc<Shared>, rate: f64, window: usize)
                     let stamp: Stamp = serde_json::from_str(body).ok()?;
                     if measuring {
                         s.relayed.fetch_add(1, Ordering::Relaxed);
-                        let now = s.start.elapsed().as_nanos() as u64;
-                        s.rtt.record(Duration::from_nanos(now.saturating_sub(stamp.t)));
+                        s.rtt.record(Duration::from_nanos(now_ns().saturating_sub(stamp.t)));
                     }
-                    (!open_loop).then(|| next_frame(&mut seq))
+                    (!open_loop).then(|| {
+                        seq += 1;
+                        frame(seq, now_ns())
+                    })
                 })
                 .await;
                 if !alive || ws.flush().await.is_err() {
@@ -372,13 +366,13 @@ async fn sender(mut ws: Ws, to: Route, s: Arc<Shared>, rate: f64, window: usize)
 async fn echoer(mut ws: Ws, to: Route, s: Arc<Shared>) {
     let heartbeat = matches!(to, Route::Peer(_));
     let mut hb = tokio::time::interval(PEERJS_HEARTBEAT);
-    while !s.stop.load(Ordering::Acquire) {
+    loop {
         tokio::select! {
+            _ = s.stop.cancelled() => break,
             _ = hb.tick(), if heartbeat => {
                 let _ = ws.send(Message::Text(r#"{"type":"HEARTBEAT"}"#.into())).await;
             }
-            m = tokio::time::timeout(Duration::from_millis(500), ws.next()) => {
-                let Ok(m) = m else { continue };
+            m = ws.next() => {
                 let measuring = s.measuring.load(Ordering::Relaxed);
                 let alive = drain(&mut ws, m, &s, |body| {
                     if measuring {

@@ -12,6 +12,7 @@ mod engine;
 mod forward;
 mod keyframe;
 mod peer;
+mod record;
 pub mod rewrite;
 mod room;
 mod udpmux;
@@ -27,11 +28,13 @@ use tokio_util::sync::CancellationToken;
 use webrtc::peer_connection::RTCIceCandidateInit;
 
 use self::peer::{Handler, Outbox, Peer};
+use self::record::RecordingWriter;
 use self::room::Room;
 use self::udpmux::{MuxRuntime, UdpMux};
 use crate::call::model::Side;
 use crate::cluster::Bus;
 use crate::error::{Error, ErrorCode, Result};
+use crate::media::recording;
 use crate::presence::SessionId;
 
 pub use self::udpmux::stun_local_ufrag;
@@ -40,15 +43,6 @@ pub use self::udpmux::stun_local_ufrag;
 pub const MEDIA_TIMEOUT: Duration = Duration::from_secs(15);
 /// Default UDP port of the SFU (all connections share it).
 pub const RTC_PORT: u16 = 7882;
-
-const SIDES: [Side; 2] = [Side::Caller, Side::Callee];
-
-fn side_index(side: Side) -> usize {
-    match side {
-        Side::Caller => 0,
-        Side::Callee => 1,
-    }
-}
 
 /// How the SFU runs.
 #[derive(Clone, Debug)]
@@ -67,7 +61,8 @@ pub struct SfuSettings {
 pub enum MediaEvent {
     /// A participant's connection failed or its media stopped: end the call.
     Failed { call_id: String },
-    /// The call's recordings are closed: where, and how many bytes.
+    /// The call's recordings are closed: where (relative to the recording
+    /// root: the call id), and how many bytes.
     Recorded { call_id: String, path: String, bytes: u64 },
 }
 
@@ -95,6 +90,7 @@ pub struct Sfu {
     mux: Arc<UdpMux>,
     rooms: DashMap<String, Arc<Room>>,
     events: mpsc::UnboundedSender<MediaEvent>,
+    recordings: RecordingWriter,
 }
 
 fn no_room() -> Error {
@@ -112,6 +108,7 @@ impl Sfu {
         stop: CancellationToken,
     ) -> std::io::Result<(Arc<Self>, mpsc::UnboundedReceiver<MediaEvent>)> {
         let mux = UdpMux::bind(settings.bind, stop).await?;
+        let recordings = RecordingWriter::start()?;
         let (events, rx) = mpsc::unbounded_channel();
         Ok((
             Arc::new(Self {
@@ -120,6 +117,7 @@ impl Sfu {
                 mux,
                 rooms: DashMap::new(),
                 events,
+                recordings,
             }),
             rx,
         ))
@@ -140,30 +138,64 @@ impl Sfu {
         self.mux.connections()
     }
 
-    fn room(&self, info: &RoomInfo) -> Arc<Room> {
-        if let Some(r) = self.rooms.get(&info.call_id) {
-            return r.clone();
+    /// The call's room, created on first use. The caller's view of the call
+    /// may be older than the room: a call it reports ACTIVE activates the room
+    /// (its `activate` may have run before the room existed).
+    async fn room(&self, info: &RoomInfo) -> Arc<Room> {
+        let existing = self.rooms.get(&info.call_id).map(|r| r.clone());
+        let room = match existing {
+            Some(room) => room,
+            None => self
+                .rooms
+                .entry(info.call_id.clone())
+                .or_insert_with(|| {
+                    let room = Room::new(info.call_id.as_str().into(), info.active, self.recording(info));
+                    tokio::spawn(room.clone().watch(self.settings.media_timeout, self.events.clone()));
+                    room
+                })
+                .clone(),
+        };
+        if info.active {
+            room.activate().await;
         }
+        room
+    }
+
+    /// Where a new room records, if its call is recorded.
+    fn recording(&self, info: &RoomInfo) -> Option<Arc<record::Recording>> {
+        if !info.record {
+            return None;
+        }
+        let Some(dir) = recording::call_dir(&self.settings.recording_dir, &info.call_id) else {
+            tracing::warn!(call = %info.call_id, "call id unfit for a directory name; not recorded");
+            return None;
+        };
+        Some(self.recordings.recording(info.call_id.as_str().into(), dir))
+    }
+
+    /// `room` is still the call's room (it has not been closed).
+    fn is_open(&self, room: &Arc<Room>) -> bool {
         self.rooms
-            .entry(info.call_id.clone())
-            .or_insert_with(|| {
-                let dir = info.record.then(|| self.settings.recording_dir.join(&info.call_id));
-                let room = Room::new(info.call_id.as_str().into(), info.active, dir);
-                tokio::spawn(room.clone().watch(self.settings.media_timeout, self.events.clone()));
-                room
-            })
-            .clone()
+            .get(&*room.call_id)
+            .is_some_and(|r| Arc::ptr_eq(r.value(), room))
     }
 
     /// A client's offer: (re)connects that participant; returns the answer SDP.
     pub async fn offer(&self, info: RoomInfo, who: PeerInfo, sdp: &str) -> Result<String> {
-        let room = self.room(&info);
-        let existing = room
-            .peer(who.side)
-            .filter(|p| p.out.session == who.session && p.pc().is_some());
+        let room = self.room(&info).await;
+        let existing = room.peer(who.side).filter(|p| p.out.session == who.session);
         let peer = match existing {
             Some(p) => p,
-            None => self.connect(&room, &info, &who).await?,
+            None => {
+                let peer = self.connect(&room, &info, &who).await?;
+                // The call ended while connecting: its room is closed, and
+                // nothing would close this connection.
+                if !self.is_open(&room) {
+                    room.remove(&peer).await;
+                    return Err(Error::new(ErrorCode::CallEnded, "the call has ended"));
+                }
+                peer
+            }
         };
         peer.offer(sdp).await
     }
@@ -218,7 +250,7 @@ impl Sfu {
         self.peer(call_id, who)?.candidate(init).await
     }
 
-    /// The call became ACTIVE: media starts flowing (no-op without a room).
+    /// The call became ACTIVE: media starts flowing (idempotent; no-op without a room).
     pub async fn activate(&self, call_id: &str) {
         let room = self.rooms.get(call_id).map(|r| r.clone());
         if let Some(room) = room {
@@ -231,23 +263,105 @@ impl Sfu {
         let Some((_, room)) = self.rooms.remove(call_id) else {
             return;
         };
-        let recorded = room.close().await;
-        if let (Some(bytes), Some(dir)) = (recorded, room.state.recording_dir.as_ref()) {
-            let path = dir
-                .strip_prefix(&self.settings.recording_dir)
-                .unwrap_or(dir)
-                .to_string_lossy()
-                .into_owned();
+        if let Some(bytes) = room.close().await {
             let _ = self.events.send(MediaEvent::Recorded {
                 call_id: call_id.to_owned(),
-                path,
+                path: call_id.to_owned(),
                 bytes,
             });
         }
     }
+}
 
-    /// Where a call's recordings live.
-    pub fn recording_dir(&self) -> &PathBuf {
-        &self.settings.recording_dir
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::Envelope;
+
+    struct NoBus;
+
+    impl Bus for NoBus {
+        fn publish(&self, _: Envelope) -> usize {
+            0
+        }
+    }
+
+    async fn sfu(recording_dir: PathBuf) -> (Arc<Sfu>, mpsc::UnboundedReceiver<MediaEvent>) {
+        let settings = SfuSettings {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            public_ip: None,
+            media_timeout: MEDIA_TIMEOUT,
+            recording_dir,
+        };
+        Sfu::start(settings, Arc::new(NoBus), CancellationToken::new())
+            .await
+            .unwrap()
+    }
+
+    fn info(call_id: &str, active: bool, record: bool) -> RoomInfo {
+        RoomInfo {
+            call_id: call_id.into(),
+            tenant_id: "t".into(),
+            active,
+            record,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_room_created_from_a_stale_ringing_view_is_activated_by_a_later_active_one() {
+        let (sfu, _events) = sfu(std::env::temp_dir()).await;
+        // `activate` ran before the room existed: a no-op.
+        sfu.activate("c1").await;
+        let room = sfu.room(&info("c1", false, false)).await;
+        assert!(!room.is_active());
+        let again = sfu.room(&info("c1", true, false)).await;
+        assert!(Arc::ptr_eq(&room, &again), "one room per call");
+        assert!(room.is_active(), "the call is ACTIVE: media must flow");
+        // A stale RINGING view never deactivates it.
+        sfu.room(&info("c1", false, false)).await;
+        assert!(room.is_active());
+    }
+
+    #[tokio::test]
+    async fn a_closed_room_is_no_longer_the_calls() {
+        let (sfu, _events) = sfu(std::env::temp_dir()).await;
+        let room = sfu.room(&info("c1", true, false)).await;
+        assert!(sfu.is_open(&room));
+        sfu.close("c1").await;
+        assert!(!sfu.is_open(&room));
+        assert_eq!(sfu.rooms(), 0);
+        let other = sfu.room(&info("c1", true, false)).await;
+        assert!(sfu.is_open(&other));
+        assert!(!sfu.is_open(&room), "a new room of the same call is another room");
+    }
+
+    #[tokio::test]
+    async fn a_recording_is_reported_under_the_call_id() {
+        let root = tempfile::tempdir().unwrap();
+        let (sfu, mut events) = sfu(root.path().to_owned()).await;
+        let room = sfu.room(&info("c1", true, true)).await;
+        let pkt = rtc::rtp::packet::Packet {
+            header: rtc::rtp::header::Header {
+                version: 2,
+                payload_type: 111,
+                sequence_number: 1,
+                timestamp: 960,
+                ssrc: 1,
+                ..Default::default()
+            },
+            payload: bytes::Bytes::from_static(&[0xfc, 0xff, 0xfe]),
+        };
+        room.state.record(Side::Callee, &pkt);
+        sfu.close("c1").await;
+        let path = recording::track_path(&root.path().join("c1"), Side::Callee);
+        let size = std::fs::metadata(&path).unwrap().len();
+        assert_eq!(
+            events.try_recv().unwrap(),
+            MediaEvent::Recorded {
+                call_id: "c1".into(),
+                path: "c1".into(),
+                bytes: size,
+            }
+        );
     }
 }

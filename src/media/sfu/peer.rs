@@ -5,7 +5,7 @@
 //! client's offer is in flight; later server offers (the other side's tracks
 //! arrived) wait for the previous answer and coalesce.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
 use tokio::sync::Mutex;
@@ -70,6 +70,8 @@ pub struct Peer {
     first_mid: parking_lot::Mutex<Option<String>>,
     /// DTLS is up: forwarding to this peer may start.
     pub connected: Arc<AtomicBool>,
+    /// Remote descriptions applied: forwarding looks a leg's payload type up again after each.
+    pub negotiations: Arc<AtomicU64>,
     /// ICE or DTLS failed.
     pub failed: AtomicBool,
     /// Unix ms of the last RTP packet received from this peer (0: none yet).
@@ -97,6 +99,7 @@ impl Peer {
             }),
             first_mid: parking_lot::Mutex::new(None),
             connected: Arc::new(AtomicBool::new(false)),
+            negotiations: Arc::new(AtomicU64::new(0)),
             failed: AtomicBool::new(false),
             last_rtp_ms: AtomicI64::new(0),
             published: parking_lot::Mutex::new(Vec::new()),
@@ -157,6 +160,7 @@ impl Peer {
         pc.set_remote_description(desc)
             .await
             .map_err(|e| media_error("offer rejected", e))?;
+        self.negotiations.fetch_add(1, Ordering::Relaxed);
         self.flush_candidates(pc).await;
         let answer = pc.create_answer(None).await.map_err(|e| media_error("answer", e))?;
         pc.set_local_description(answer.clone())
@@ -172,6 +176,7 @@ impl Peer {
         pc.set_remote_description(desc)
             .await
             .map_err(|e| media_error("answer rejected", e))?;
+        self.negotiations.fetch_add(1, Ordering::Relaxed);
         self.flush_candidates(&pc).await;
         self.negotiation_done().await;
         Ok(())

@@ -1,18 +1,17 @@
-//! A call's media room: the two participants' connections, whether media may flow, recorders, the watchdog.
+//! A call's media room: the two participants' connections, whether media may flow, the recording, the watchdog.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use super::MediaEvent;
 use super::forward::{self, Published};
 use super::peer::Peer;
-use super::{MediaEvent, SIDES, side_index};
+use super::record::Recording;
 use crate::call::model::Side;
 use crate::clock::now_ms;
-use crate::media::recording::OggRecorder;
 
 /// How often the watchdog looks at the room's connections.
 pub const WATCHDOG_INTERVAL: Duration = Duration::from_secs(1);
@@ -21,46 +20,16 @@ pub const WATCHDOG_INTERVAL: Duration = Duration::from_secs(1);
 pub struct RoomState {
     /// The call is ACTIVE: media may flow (and is recorded).
     pub active: AtomicBool,
-    /// One recorder per side when the call is recorded.
-    recorders: Option<parking_lot::Mutex<[Option<OggRecorder>; 2]>>,
-    /// Where this call's recordings go.
-    pub recording_dir: Option<PathBuf>,
+    /// Where the call's audio goes, when it is recorded.
+    pub recording: Option<Arc<Recording>>,
 }
 
 impl RoomState {
-    /// Writes an audio packet of `side` to its recording, if the call is recorded.
+    /// Hands an audio packet of `side` to the recording, if the call is recorded.
     pub fn record(&self, side: Side, pkt: &rtc::rtp::packet::Packet) {
-        let (Some(recorders), Some(dir)) = (&self.recorders, &self.recording_dir) else {
-            return;
-        };
-        let mut r = recorders.lock();
-        let slot = &mut r[side_index(side)];
-        if slot.is_none() {
-            let path = dir.join(format!("{}.ogg", forward::side_name(side)));
-            match OggRecorder::create(&path) {
-                Ok(rec) => *slot = Some(rec),
-                Err(e) => {
-                    tracing::warn!(error = %e, path = %path.display(), "cannot start recording");
-                    return;
-                }
-            }
+        if let Some(rec) = &self.recording {
+            rec.write(side, pkt);
         }
-        if let Some(rec) = slot.as_mut() {
-            rec.write(pkt);
-        }
-    }
-
-    /// Closes the recordings; returns their total size in bytes (None: nothing recorded).
-    fn finish_recordings(&self) -> Option<u64> {
-        let recorders = self.recorders.as_ref()?;
-        let mut total = None;
-        for rec in recorders.lock().iter_mut().filter_map(Option::take) {
-            match rec.finish() {
-                Ok(n) => *total.get_or_insert(0) += n,
-                Err(e) => tracing::warn!(error = %e, "closing a recording failed"),
-            }
-        }
-        total
     }
 }
 
@@ -69,18 +38,17 @@ pub struct Room {
     pub call_id: Arc<str>,
     pub state: Arc<RoomState>,
     peers: parking_lot::Mutex<[Option<Arc<Peer>>; 2]>,
-    /// Stops the watchdog.
+    /// Stops the watchdog; cancelled when the room closes.
     stop: CancellationToken,
 }
 
 impl Room {
-    pub fn new(call_id: Arc<str>, active: bool, recording_dir: Option<PathBuf>) -> Arc<Self> {
+    pub fn new(call_id: Arc<str>, active: bool, recording: Option<Arc<Recording>>) -> Arc<Self> {
         Arc::new(Self {
             call_id,
             state: Arc::new(RoomState {
                 active: AtomicBool::new(active),
-                recorders: recording_dir.as_ref().map(|_| parking_lot::Mutex::new([None, None])),
-                recording_dir,
+                recording,
             }),
             peers: parking_lot::Mutex::new([None, None]),
             stop: CancellationToken::new(),
@@ -88,30 +56,51 @@ impl Room {
     }
 
     pub fn peer(&self, side: Side) -> Option<Arc<Peer>> {
-        self.peers.lock()[side_index(side)].clone()
+        self.peers.lock()[side.index()].clone()
     }
 
     /// Puts `peer` on its side; returns the connection it replaces, and what
     /// the other side already publishes (for `peer` to subscribe to).
     pub fn seat(&self, peer: &Arc<Peer>) -> (Option<Arc<Peer>>, Vec<Arc<Published>>) {
         let mut peers = self.peers.lock();
-        let old = peers[side_index(peer.side)].replace(peer.clone());
-        let other = peers[1 - side_index(peer.side)].clone();
+        let old = peers[peer.side.index()].replace(peer.clone());
+        let other = peers[peer.side.other().index()].clone();
         let existing = other.map(|o| o.published.lock().clone()).unwrap_or_default();
         (old, existing)
     }
 
-    /// Records a new publication of `publisher`; returns the peer that should receive it.
+    /// Records a new publication of `publisher`; returns the peer that should
+    /// receive it. Nothing for a publisher no longer seated (replaced meanwhile).
     pub fn register(&self, publisher: &Arc<Peer>, publ: &Arc<Published>) -> Option<Arc<Peer>> {
         let peers = self.peers.lock();
+        let seated = peers[publisher.side.index()]
+            .as_ref()
+            .is_some_and(|p| Arc::ptr_eq(p, publisher));
+        if !seated {
+            return None;
+        }
         publisher.published.lock().push(publ.clone());
-        peers[1 - side_index(publisher.side)].clone()
+        peers[publisher.side.other().index()].clone()
     }
 
-    /// Forgets a replaced connection: its subscriptions and publications.
+    /// Forgets a replaced connection: closes it, withdraws what it published
+    /// from the other participant's connection (renegotiating it), and drops
+    /// its subscriptions.
     pub async fn unseat(&self, old: &Arc<Peer>) {
         old.close().await;
-        if let Some(other) = self.peer(other_side(old.side)) {
+        let published: Vec<_> = std::mem::take(&mut *old.published.lock());
+        let mut renegotiate: Vec<Arc<Peer>> = Vec::new();
+        for p in &published {
+            for sub in forward::withdraw(p).await {
+                if !renegotiate.iter().any(|r| Arc::ptr_eq(r, &sub)) {
+                    renegotiate.push(sub);
+                }
+            }
+        }
+        for sub in renegotiate {
+            sub.renegotiate().await;
+        }
+        if let Some(other) = self.peer(old.side.other()) {
             let publs: Vec<_> = other.published.lock().clone();
             for p in publs {
                 forward::unsubscribe(&p, old).await;
@@ -119,9 +108,21 @@ impl Room {
         }
     }
 
+    /// Takes `peer` out of its seat if it still holds it, and closes it.
+    pub async fn remove(&self, peer: &Arc<Peer>) {
+        {
+            let mut peers = self.peers.lock();
+            let slot = &mut peers[peer.side.index()];
+            if slot.as_ref().is_some_and(|p| Arc::ptr_eq(p, peer)) {
+                *slot = None;
+            }
+        }
+        peer.close().await;
+    }
+
     /// Asks the other side for keyframes (its video reaches `side`).
     pub async fn request_keyframes_for(&self, side: Side) {
-        if let Some(publisher) = self.peer(other_side(side)) {
+        if let Some(publisher) = self.peer(side.other()) {
             let publs: Vec<_> = publisher.published.lock().clone();
             for p in publs {
                 forward::request_keyframe(&p).await;
@@ -129,15 +130,22 @@ impl Room {
         }
     }
 
-    /// The call became ACTIVE: media flows from now on.
+    /// The call is ACTIVE: media flows from now on. The first time, both
+    /// sides are asked for a keyframe; later calls change nothing.
     pub async fn activate(&self) {
-        self.state.active.store(true, Ordering::Relaxed);
-        for side in SIDES {
+        if self.stop.is_cancelled() || self.state.active.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        for side in Side::BOTH {
             self.request_keyframes_for(side).await;
         }
     }
 
-    /// Closes both connections and the recordings; returns the recorded bytes.
+    pub fn is_active(&self) -> bool {
+        self.state.active.load(Ordering::Relaxed)
+    }
+
+    /// Closes both connections and the recording; returns the recorded bytes.
     pub async fn close(&self) -> Option<u64> {
         self.stop.cancel();
         self.state.active.store(false, Ordering::Relaxed);
@@ -146,7 +154,10 @@ impl Room {
             p.close().await;
             p.published.lock().clear();
         }
-        self.state.finish_recordings()
+        match &self.state.recording {
+            Some(rec) => rec.finish().await,
+            None => None,
+        }
     }
 
     /// Watches the connections until the room closes: a failed ICE/DTLS
@@ -158,7 +169,7 @@ impl Room {
                 _ = self.stop.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            let active = self.state.active.load(Ordering::Relaxed);
+            let active = self.is_active();
             let now = now_ms();
             let peers: Vec<Arc<Peer>> = self.peers.lock().iter().flatten().cloned().collect();
             let broken = peers.iter().find_map(|p| {
@@ -179,9 +190,21 @@ impl Room {
     }
 }
 
-pub fn other_side(side: Side) -> Side {
-    match side {
-        Side::Caller => Side::Callee,
-        Side::Callee => Side::Caller,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn activation_is_idempotent_and_a_closed_room_stays_inactive() {
+        let room = Room::new("c".into(), false, None);
+        assert!(!room.is_active());
+        room.activate().await;
+        assert!(room.is_active());
+        room.activate().await;
+        assert!(room.is_active());
+        assert_eq!(room.close().await, None);
+        assert!(!room.is_active());
+        room.activate().await;
+        assert!(!room.is_active(), "a closed room never forwards again");
     }
 }

@@ -5,7 +5,10 @@
 //! it sends through the shared socket and receives what the shared socket's
 //! reader routes to it. A STUN binding request names the local ufrag
 //! (`USERNAME = <ours>:<theirs>`, and each connection pins its ufrag), which
-//! routes the first packets; from then on the remote address does. The
+//! routes the first packets; from then on the remote address does. An address
+//! the connection sends STUN to is routed to it too (the answers to its own
+//! checks name no ufrag); ICE sends STUN to an address before it can become
+//! the selected pair's, so DTLS and media need no routing work. The
 //! connection still binds a placeholder socket (its candidates are rewritten to
 //! the shared port, see `candidates`), released with the connection.
 
@@ -46,10 +49,15 @@ pub struct UdpMux {
     stop: CancellationToken,
 }
 
+/// A STUN message (RFC 7983 demultiplexing): top two bits zero, the magic
+/// cookie at 4..8, a 20-byte header.
+fn is_stun(b: &[u8]) -> bool {
+    b.len() >= 20 && b[0] & 0xC0 == 0 && b[4..8] == [0x21, 0x12, 0xA4, 0x42]
+}
+
 /// The local ufrag of a STUN message's USERNAME (`<local>:<remote>`), if it is one.
 pub fn stun_local_ufrag(b: &[u8]) -> Option<&str> {
-    // STUN: top two bits zero, magic cookie at 4..8, attributes after the 20-byte header.
-    if b.len() < 20 || b[0] & 0xC0 != 0 || b[4..8] != [0x21, 0x12, 0xA4, 0x42] {
+    if !is_stun(b) {
         return None;
     }
     let mut i = 20;
@@ -98,17 +106,17 @@ impl UdpMux {
             let data = &buf[..n];
             let tx = {
                 let Ok(mut routes) = self.routes.lock() else { return };
-                let by_stun = stun_local_ufrag(data)
-                    .filter(|u| routes.by_ufrag.contains_key(*u))
-                    .map(str::to_owned);
-                let ufrag = match by_stun {
-                    Some(u) => {
-                        routes.by_addr.insert(from, u.clone());
-                        Some(u)
+                let Routes { by_ufrag, by_addr } = &mut *routes;
+                match stun_local_ufrag(data).and_then(|u| Some((u, by_ufrag.get(u)?))) {
+                    Some((ufrag, tx)) => {
+                        // A String is allocated only when the address is new or moves.
+                        if by_addr.get(&from).is_none_or(|u| u != ufrag) {
+                            by_addr.insert(from, ufrag.to_owned());
+                        }
+                        Some(tx.clone())
                     }
-                    None => routes.by_addr.get(&from).cloned(),
-                };
-                ufrag.and_then(|u| routes.by_ufrag.get(&u).cloned())
+                    None => by_addr.get(&from).and_then(|u| by_ufrag.get(u)).cloned(),
+                }
             };
             if let Some(tx) = tx {
                 let _ = tx.try_send((Bytes::copy_from_slice(data), from));
@@ -148,7 +156,11 @@ impl AsyncUdpSocket for MuxedSocket {
     }
 
     fn poll_send(&self, cx: &mut Context<'_>, t: &Transmit<'_>) -> Poll<io::Result<usize>> {
-        if let Ok(mut r) = self.mux.routes.lock() {
+        // Only STUN (see the module docs): DTLS and media take no lock. The
+        // socket reports no GSO, so a transmit is one datagram.
+        if is_stun(t.contents)
+            && let Ok(mut r) = self.mux.routes.lock()
+        {
             r.by_addr.entry(t.destination).or_insert_with(|| self.ufrag.clone());
         }
         self.mux.socket.poll_send_to(cx, t.contents, t.destination)
@@ -301,6 +313,23 @@ mod tests {
     fn reads_the_local_ufrag_of_a_binding_request() {
         assert_eq!(stun_local_ufrag(&binding_request("abcd1234:remote")), Some("abcd1234"));
         assert_eq!(stun_local_ufrag(&binding_request("x:y")), Some("x"));
+    }
+
+    #[test]
+    fn tells_stun_from_dtls_and_rtp() {
+        assert!(is_stun(&binding_request("a:b")));
+        // A binding success response: no USERNAME, still STUN.
+        let mut response = vec![0x01, 0x01, 0, 0, 0x21, 0x12, 0xA4, 0x42];
+        response.extend_from_slice(&[7; 12]);
+        assert!(is_stun(&response));
+        let mut dtls = vec![22, 254, 253];
+        dtls.resize(40, 0);
+        assert!(!is_stun(&dtls), "DTLS");
+        let mut rtp = vec![0x80, 0x6f];
+        rtp.resize(40, 0);
+        rtp[4..8].copy_from_slice(&[0x21, 0x12, 0xA4, 0x42]);
+        assert!(!is_stun(&rtp), "RTP, even with the cookie's bytes");
+        assert!(!is_stun(&response[..19]), "short");
     }
 
     #[test]
