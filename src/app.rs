@@ -15,7 +15,6 @@ use crate::call::{CallService, CallSettings};
 use crate::cluster::LocalBus;
 use crate::config::Settings;
 use crate::directory::Directory;
-use crate::listener::LimitedListener;
 use crate::media::livekit::LiveKitTokens;
 use crate::media::sfu::Sfu;
 use crate::metrics::Metrics;
@@ -30,6 +29,8 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     pub directory: Arc<Directory>,
     pub verifier: Arc<Verifier>,
+    /// Signaling sockets per user on this node (the per-user cap).
+    pub sockets: Arc<crate::signal::caps::SocketCaps>,
     pub store: Store,
     pub metrics: Arc<Metrics>,
     pub settings: Arc<Settings>,
@@ -113,12 +114,14 @@ impl Application {
                 record_calls: settings.record_calls,
             },
         );
+        let verifier = Arc::new(Verifier::from_settings(&settings.auth));
         let seed = uuid::Uuid::new_v4().as_u64_pair().0 >> 12;
         let state = AppState {
             calls,
             registry,
             directory,
-            verifier: Arc::new(Verifier::new(&settings.jwt_secret, &settings.jwt_audience)),
+            verifier,
+            sockets: Arc::default(),
             store,
             metrics,
             settings: Arc::new(settings),
@@ -154,6 +157,14 @@ impl Application {
     /// Sweeps calls left by a previous run, then serves until the shutdown token is cancelled.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let state = self.state;
+        if let Some(jwks) = state.verifier.jwks().cloned() {
+            // Fetched now rather than on the first token; a failure is logged and retried on use.
+            tokio::spawn(async move {
+                if jwks.refresh_if_due().await {
+                    tracing::info!(url = %jwks.url(), "JWKS loaded");
+                }
+            });
+        }
         let recovered = state.calls.recover_after_restart().await?;
         if recovered > 0 {
             tracing::info!(calls = recovered, "resumed calls left open by a previous run");
@@ -167,13 +178,12 @@ impl Application {
                 .clone()
                 .run_sweeper(state.settings.sweep_interval, state.shutdown.clone()),
         );
-        let listener = LimitedListener::new(self.listener, state.settings.max_connections);
         let shutdown = state.shutdown.clone();
         let store = state.store.clone();
+        let net = state.settings.net.clone();
+        let metrics = state.metrics.clone();
         let app = crate::http::router(state);
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-            .await;
+        let served = crate::net::serve(self.listener, app, net, metrics, shutdown.clone()).await;
         shutdown.cancel();
         let _ = sweeper.await;
         store.close().await;

@@ -10,9 +10,13 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+use crate::auth::AuthSettings;
+use crate::auth::jwks::{JWKS_MAX_AGE, JWKS_MIN_REFETCH, JwksSettings};
+use crate::auth::verifier::EXP_LEEWAY_SECS;
 use crate::media::MediaMode;
 use crate::media::sfu::{MEDIA_TIMEOUT, RTC_PORT, SfuSettings};
 use crate::media::turn::IceSettings;
+use crate::net::{HEADER_TIMEOUT, KEEPALIVE_TIMEOUT, MAX_CONNECTIONS_PER_IP, NetSettings};
 use crate::presence::PRESENCE_BATCH_WINDOW;
 use crate::store::StoreOptions;
 
@@ -28,6 +32,15 @@ pub const PING_INTERVAL: Duration = Duration::from_secs(20);
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Frames waiting to be written to one socket; a client that lets it fill is disconnected.
 pub const OUTBOUND_QUEUE: usize = 256;
+/// Default `SWITCHBOARD_MAX_UNREAD_BYTES`: bytes written to a socket that its client may not have
+/// read yet (not confirmed by a pong) before it is dropped as a slow consumer.
+pub const MAX_UNREAD_BYTES: usize = 4 * 1024 * 1024;
+/// Default `SWITCHBOARD_MAX_LAG_SECS`: a ping not answered for this long drops the client as a slow consumer.
+pub const MAX_LAG: Duration = Duration::from_secs(10);
+/// Default `SWITCHBOARD_TOKEN_WARNING_SECS`: `auth.expiring` is sent this long before a socket's token expires.
+pub const TOKEN_WARNING: Duration = Duration::from_secs(60);
+/// Default `SWITCHBOARD_MAX_SOCKETS_PER_USER`.
+pub const MAX_SOCKETS_PER_USER: usize = 16;
 /// tungstenite's read buffer per socket (its default, 128 KiB, costs 1.3 GB per 10k sockets).
 pub const WS_READ_BUFFER: usize = 2 * 1024;
 /// Frames are gathered up to this many bytes before a write (a flush always
@@ -80,9 +93,27 @@ pub struct Config {
     #[arg(long, env = "SQLITE_SYNCHRONOUS", value_enum, default_value_t = SqliteSync::Full)]
     pub sqlite_synchronous: SqliteSync,
 
-    /// HS256 secret of the Supabase project (Settings → API → JWT secret).
+    /// Legacy HS256 secret of the Supabase project (Settings → JWT Keys → Legacy JWT secret).
     #[arg(long, env = "SUPABASE_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
+
+    /// The Supabase project's URL (`https://<ref>.supabase.co`): tokens signed
+    /// with its signing keys (ES256/RS256, from its JWKS) are accepted, and user
+    /// tokens must carry `iss = <url>/auth/v1`.
+    #[arg(long, env = "SUPABASE_URL")]
+    pub supabase_url: Option<String>,
+
+    /// Where the signing keys are published (default `<SUPABASE_URL>/auth/v1/.well-known/jwks.json`).
+    #[arg(long, env = "SUPABASE_JWKS_URL")]
+    pub supabase_jwks_url: Option<String>,
+
+    /// Seconds the fetched key set is used before it is fetched again.
+    #[arg(long, env = "SUPABASE_JWKS_MAX_AGE_SECS", default_value_t = JWKS_MAX_AGE.as_secs())]
+    pub supabase_jwks_max_age_secs: u64,
+
+    /// Least seconds between two fetches of the key set (an unknown `kid` triggers one).
+    #[arg(long, env = "SUPABASE_JWKS_MIN_REFETCH_SECS", default_value_t = JWKS_MIN_REFETCH.as_secs())]
+    pub supabase_jwks_min_refetch_secs: u64,
 
     /// The `aud` user tokens must carry.
     #[arg(long, env = "JWT_AUDIENCE", default_value = "authenticated")]
@@ -172,6 +203,18 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS", default_value_t = MAX_CONNECTIONS)]
     pub max_connections: usize,
 
+    /// Most connections one client address may hold (0: no cap; use 0 behind a reverse proxy).
+    #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS_PER_IP", default_value_t = MAX_CONNECTIONS_PER_IP)]
+    pub max_connections_per_ip: usize,
+
+    /// Seconds a client has to send a request's headers, from when the connection waits for it.
+    #[arg(long, env = "SWITCHBOARD_HEADER_TIMEOUT_SECS", default_value_t = HEADER_TIMEOUT.as_secs())]
+    pub header_timeout_secs: u64,
+
+    /// Seconds an idle keep-alive connection stays open between requests.
+    #[arg(long, env = "SWITCHBOARD_KEEPALIVE_TIMEOUT_SECS", default_value_t = KEEPALIVE_TIMEOUT.as_secs())]
+    pub keepalive_timeout_secs: u64,
+
     /// Bytes of tungstenite's read buffer per socket (memory per idle socket vs reads per syscall).
     #[arg(long, env = "SWITCHBOARD_WS_READ_BUFFER", default_value_t = WS_READ_BUFFER)]
     pub ws_read_buffer: usize,
@@ -183,6 +226,22 @@ pub struct Config {
     /// Frames queued per socket before the client is dropped as a slow consumer.
     #[arg(long, env = "SWITCHBOARD_OUTBOUND_QUEUE", default_value_t = OUTBOUND_QUEUE)]
     pub outbound_queue: usize,
+
+    /// Bytes a socket's client may be behind (written, not yet confirmed read by a pong) before it is dropped.
+    #[arg(long, env = "SWITCHBOARD_MAX_UNREAD_BYTES", default_value_t = MAX_UNREAD_BYTES)]
+    pub max_unread_bytes: usize,
+
+    /// Seconds a client may take to answer a ping (it answers once it has read everything before it).
+    #[arg(long, env = "SWITCHBOARD_MAX_LAG_SECS", default_value_t = MAX_LAG.as_secs())]
+    pub max_lag_secs: u64,
+
+    /// Seconds before a socket's token expires that it is warned (`auth.expiring`).
+    #[arg(long, env = "SWITCHBOARD_TOKEN_WARNING_SECS", default_value_t = TOKEN_WARNING.as_secs())]
+    pub token_warning_secs: u64,
+
+    /// Signaling sockets one user may hold at once (0: no limit).
+    #[arg(long, env = "SWITCHBOARD_MAX_SOCKETS_PER_USER", default_value_t = MAX_SOCKETS_PER_USER)]
+    pub max_sockets_per_user: usize,
 
     /// Milliseconds an agent's presence changes are gathered per tenant before they are sent (0: at once).
     #[arg(long, env = "PRESENCE_BATCH_MS", default_value_t = PRESENCE_BATCH_WINDOW.as_millis() as u64)]
@@ -223,6 +282,11 @@ pub struct SocketSettings {
     pub outbound_queue: usize,
     pub read_buffer: usize,
     pub write_buffer: usize,
+    pub max_unread_bytes: usize,
+    pub max_lag: Duration,
+    pub token_warning: Duration,
+    /// 0: no limit.
+    pub max_sockets_per_user: usize,
 }
 
 impl Default for SocketSettings {
@@ -234,6 +298,10 @@ impl Default for SocketSettings {
             outbound_queue: OUTBOUND_QUEUE,
             read_buffer: WS_READ_BUFFER,
             write_buffer: WS_WRITE_BUFFER,
+            max_unread_bytes: MAX_UNREAD_BYTES,
+            max_lag: MAX_LAG,
+            token_warning: TOKEN_WARNING,
+            max_sockets_per_user: MAX_SOCKETS_PER_USER,
         }
     }
 }
@@ -243,8 +311,7 @@ impl Default for SocketSettings {
 pub struct Settings {
     pub addr: SocketAddr,
     pub store: StoreOptions,
-    pub jwt_secret: Vec<u8>,
-    pub jwt_audience: String,
+    pub auth: AuthSettings,
     pub dev: bool,
     pub livekit: Option<LiveKitSettings>,
     pub media_mode: MediaMode,
@@ -252,7 +319,7 @@ pub struct Settings {
     pub reconnect_grace: Duration,
     pub call_rate_per_minute: u32,
     pub call_rate_burst: u32,
-    pub max_connections: usize,
+    pub net: NetSettings,
     pub node_id: String,
     pub web_dir: Option<PathBuf>,
     pub sweep_interval: Duration,
@@ -275,8 +342,7 @@ impl Settings {
                 max_connections: DATABASE_MAX_CONNECTIONS,
                 sqlite_synchronous_full: true,
             },
-            jwt_secret: secret.to_vec(),
-            jwt_audience: "authenticated".into(),
+            auth: AuthSettings::with_secret(secret),
             dev: false,
             livekit: None,
             media_mode: MediaMode::Embedded,
@@ -284,7 +350,7 @@ impl Settings {
             reconnect_grace: Duration::from_secs(RECONNECT_GRACE_SECS),
             call_rate_per_minute: CALL_RATE_PER_MINUTE,
             call_rate_burst: CALL_RATE_BURST,
-            max_connections: MAX_CONNECTIONS,
+            net: NetSettings::default(),
             node_id: "local".into(),
             web_dir: None,
             sweep_interval: SWEEP_INTERVAL,
@@ -303,18 +369,7 @@ impl Settings {
 
     /// Resolves the flags; an error says what to fix.
     pub fn from_config(c: Config) -> Result<Self, String> {
-        let jwt_secret = match (&c.jwt_secret, c.dev) {
-            (Some(s), _) if !s.is_empty() => s.as_bytes().to_vec(),
-            (_, true) => DEV_JWT_SECRET.as_bytes().to_vec(),
-            _ => {
-                return Err("no JWT secret: set SUPABASE_JWT_SECRET (or --jwt-secret), \
-                     or run with --dev for a local development secret"
-                    .into());
-            }
-        };
-        if jwt_secret.len() < 16 && !c.dev {
-            return Err("SUPABASE_JWT_SECRET is shorter than 16 bytes; use the project's real secret".into());
-        }
+        let auth = auth_settings(&c)?;
         let livekit = match (&c.livekit_api_key, &c.livekit_api_secret) {
             (Some(k), Some(s)) if !k.is_empty() && !s.is_empty() => Some(LiveKitSettings {
                 api_key: k.clone(),
@@ -356,8 +411,7 @@ impl Settings {
                 max_connections: c.database_max_connections.max(1),
                 sqlite_synchronous_full: c.sqlite_synchronous == SqliteSync::Full,
             },
-            jwt_secret,
-            jwt_audience: c.jwt_audience,
+            auth,
             dev: c.dev,
             livekit,
             media_mode,
@@ -365,7 +419,12 @@ impl Settings {
             reconnect_grace: Duration::from_secs(c.reconnect_grace_secs),
             call_rate_per_minute: c.call_rate_per_minute,
             call_rate_burst: c.call_rate_burst,
-            max_connections: c.max_connections.max(1),
+            net: NetSettings {
+                max_connections: c.max_connections.max(1),
+                max_connections_per_ip: c.max_connections_per_ip,
+                header_timeout: Duration::from_secs(c.header_timeout_secs.max(1)),
+                keepalive_timeout: Duration::from_secs(c.keepalive_timeout_secs.max(1)),
+            },
             node_id: c.node_id,
             web_dir: Some(c.web_dir),
             sweep_interval: SWEEP_INTERVAL,
@@ -387,10 +446,69 @@ impl Settings {
                 read_buffer: c.ws_read_buffer.clamp(256, 1 << 20),
                 write_buffer: c.ws_write_buffer.min(1 << 20),
                 outbound_queue: c.outbound_queue.clamp(8, 1 << 16),
+                max_unread_bytes: c.max_unread_bytes.max(64 * 1024),
+                max_lag: Duration::from_secs(c.max_lag_secs.max(1)),
+                token_warning: Duration::from_secs(c.token_warning_secs),
+                max_sockets_per_user: c.max_sockets_per_user,
                 ..SocketSettings::default()
             },
         })
     }
+}
+
+/// The token checks: the legacy secret, the project's key set, or both.
+fn auth_settings(c: &Config) -> Result<AuthSettings, String> {
+    let secret = c.jwt_secret.as_deref().filter(|s| !s.is_empty());
+    if let Some(s) = secret
+        && s.len() < 16
+        && !c.dev
+    {
+        return Err("SUPABASE_JWT_SECRET is shorter than 16 bytes; use the project's real secret".into());
+    }
+    let supabase_url = match c.supabase_url.as_deref().filter(|u| !u.is_empty()) {
+        Some(u) => Some(http_url("SUPABASE_URL", u)?.trim_end_matches('/').to_owned()),
+        None => None,
+    };
+    let jwks_url = match (c.supabase_jwks_url.as_deref().filter(|u| !u.is_empty()), &supabase_url) {
+        (Some(u), _) => Some(http_url("SUPABASE_JWKS_URL", u)?.to_owned()),
+        (None, Some(base)) => Some(format!("{base}/auth/v1/.well-known/jwks.json")),
+        (None, None) => None,
+    };
+    let jwt_secret = match (secret, c.dev, &jwks_url) {
+        (Some(s), _, _) => Some(s.as_bytes().to_vec()),
+        (None, true, _) => Some(DEV_JWT_SECRET.as_bytes().to_vec()),
+        (None, false, Some(_)) => None,
+        (None, false, None) => {
+            return Err(
+                "no way to check tokens: set SUPABASE_URL (the project's signing keys), \
+                 SUPABASE_JWT_SECRET (the legacy secret), or both; or run with --dev for a local development secret"
+                    .into(),
+            );
+        }
+    };
+    Ok(AuthSettings {
+        jwt_secret,
+        audience: c.jwt_audience.clone(),
+        supabase_url,
+        jwks: jwks_url.map(|url| JwksSettings {
+            url,
+            max_age: Duration::from_secs(c.supabase_jwks_max_age_secs.max(1)),
+            min_refetch: Duration::from_secs(c.supabase_jwks_min_refetch_secs),
+        }),
+        leeway_secs: EXP_LEEWAY_SECS,
+    })
+}
+
+/// `value` if it is an http(s) URL with a host.
+fn http_url<'a>(name: &str, value: &'a str) -> Result<&'a str, String> {
+    let rest = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"))
+        .ok_or_else(|| format!("{name} must start with https:// (or http:// for a local project), not {value:?}"))?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(format!("{name} has no host: {value:?}"));
+    }
+    Ok(value)
 }
 
 /// `https://x` → `wss://x`, `http://x` → `ws://x`; other schemes unchanged.
@@ -418,9 +536,13 @@ mod tests {
     fn refuses_to_start_without_secret_or_dev() {
         // The suite runs without SUPABASE_JWT_SECRET in its environment.
         let err = parse(&[]).unwrap_err();
-        assert!(err.contains("SUPABASE_JWT_SECRET") && err.contains("--dev"), "{err}");
+        assert!(
+            err.contains("SUPABASE_JWT_SECRET") && err.contains("SUPABASE_URL") && err.contains("--dev"),
+            "{err}"
+        );
         let s = parse(&["--dev"]).unwrap();
-        assert_eq!(s.jwt_secret, DEV_JWT_SECRET.as_bytes());
+        assert_eq!(s.auth.jwt_secret.as_deref(), Some(DEV_JWT_SECRET.as_bytes()));
+        assert!(s.auth.jwks.is_none());
         assert_eq!(s.addr.to_string(), "127.0.0.1:3001");
         assert_eq!(s.ring_timeout, Duration::from_secs(30));
         assert_eq!(s.media_mode, MediaMode::Embedded);
@@ -477,6 +599,33 @@ mod tests {
         assert!(parse(&["--dev", "--call-rate-per-minute", "0"]).is_err());
         assert!(parse(&["--jwt-secret", "short"]).unwrap_err().contains("16 bytes"));
         assert!(parse(&["--dev", "--addr", "not-an-addr"]).is_err());
+    }
+
+    #[test]
+    fn a_project_url_brings_its_key_set_and_issuer() {
+        let s = parse(&["--supabase-url", "https://abc.supabase.co/"]).unwrap();
+        assert_eq!(s.auth.jwt_secret, None, "the key set alone is enough");
+        assert_eq!(
+            s.auth.jwks.as_ref().unwrap().url,
+            "https://abc.supabase.co/auth/v1/.well-known/jwks.json"
+        );
+        assert_eq!(s.auth.issuer().as_deref(), Some("https://abc.supabase.co/auth/v1"));
+        let both = parse(&[
+            "--supabase-url",
+            "https://abc.supabase.co",
+            "--supabase-jwks-url",
+            "http://127.0.0.1:9999/keys",
+            "--jwt-secret",
+            "0123456789abcdef0123",
+        ])
+        .unwrap();
+        assert_eq!(both.auth.jwks.unwrap().url, "http://127.0.0.1:9999/keys");
+        assert!(both.auth.jwt_secret.is_some(), "both live while a project migrates");
+        for bad in ["abc.supabase.co", "ftp://x", "https://", "postgres://x"] {
+            let err = parse(&["--supabase-url", bad]).unwrap_err();
+            assert!(err.contains("SUPABASE_URL"), "{bad}: {err}");
+        }
+        assert!(parse(&["--dev", "--supabase-jwks-url", "nope"]).is_err());
     }
 
     #[test]

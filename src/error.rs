@@ -20,6 +20,7 @@ pub enum ErrorCode {
     InvalidToken,
     TokenExpired,
     InvalidAudience,
+    InvalidIssuer,
     MissingSubjectClaim,
     MissingTenantClaim,
     MissingParticipantTypeClaim,
@@ -33,6 +34,9 @@ pub enum ErrorCode {
     MethodNotAllowed,
     PayloadTooLarge,
     RateLimited,
+    TooManySockets,
+    TooManyConnections,
+    RequestTimeout,
     // --- calls ---
     ParticipantNotFound,
     CallNotFound,
@@ -49,6 +53,8 @@ pub enum ErrorCode {
     RecordingNotFound,
     MediaUnavailable,
     // --- server ---
+    /// The project's signing keys (JWKS) could not be fetched.
+    AuthUnavailable,
     Unavailable,
     Internal,
 }
@@ -60,6 +66,7 @@ impl ErrorCode {
             Self::InvalidToken => "invalid_token",
             Self::TokenExpired => "token_expired",
             Self::InvalidAudience => "invalid_audience",
+            Self::InvalidIssuer => "invalid_issuer",
             Self::MissingSubjectClaim => "missing_sub_claim",
             Self::MissingTenantClaim => "missing_tenant_claim",
             Self::MissingParticipantTypeClaim => "missing_participant_type_claim",
@@ -72,6 +79,9 @@ impl ErrorCode {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::PayloadTooLarge => "payload_too_large",
             Self::RateLimited => "rate_limited",
+            Self::TooManySockets => "too_many_sockets",
+            Self::TooManyConnections => "too_many_connections",
+            Self::RequestTimeout => "request_timeout",
             Self::ParticipantNotFound => "participant_not_found",
             Self::CallNotFound => "call_not_found",
             Self::CannotCallSelf => "cannot_call_self",
@@ -86,6 +96,7 @@ impl ErrorCode {
             Self::Conflict => "conflict",
             Self::RecordingNotFound => "recording_not_found",
             Self::MediaUnavailable => "media_unavailable",
+            Self::AuthUnavailable => "auth_unavailable",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal_error",
         }
@@ -97,6 +108,7 @@ impl ErrorCode {
             | Self::InvalidToken
             | Self::TokenExpired
             | Self::InvalidAudience
+            | Self::InvalidIssuer
             | Self::MissingSubjectClaim
             | Self::MissingTenantClaim
             | Self::MissingParticipantTypeClaim
@@ -110,7 +122,8 @@ impl ErrorCode {
             }
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited | Self::TooManySockets | Self::TooManyConnections => StatusCode::TOO_MANY_REQUESTS,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::CallerBusy
             | Self::CallAlreadyAnswered
             | Self::CallNotRinging
@@ -118,7 +131,7 @@ impl ErrorCode {
             | Self::CallEnded
             | Self::Conflict => StatusCode::CONFLICT,
             Self::MediaUnavailable => StatusCode::CONFLICT,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::AuthUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -133,6 +146,8 @@ pub enum Error {
     Client {
         code: ErrorCode,
         message: Cow<'static, str>,
+        /// Seconds after which a retry may succeed (`Retry-After`, `retryAfterSecs`).
+        retry_after: Option<u32>,
     },
     #[error("database: {0}")]
     Store(#[from] sqlx::Error),
@@ -149,6 +164,28 @@ impl Error {
         Self::Client {
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// The same error, saying when a retry may succeed.
+    pub fn retry_after(self, secs: u32) -> Self {
+        match self {
+            Self::Client { code, message, .. } => Self::Client {
+                code,
+                message,
+                retry_after: Some(secs.max(1)),
+            },
+            other => other,
+        }
+    }
+
+    /// Seconds after which a retry may succeed, if the error says.
+    pub fn retry_after_secs(&self) -> Option<u32> {
+        match self {
+            Self::Client { retry_after, .. } => *retry_after,
+            Self::Store(sqlx::Error::PoolTimedOut) => Some(1),
+            _ => None,
         }
     }
 
@@ -204,6 +241,11 @@ impl IntoResponse for Error {
             },
         };
         let mut response = (code.status(), axum::Json(body)).into_response();
+        if let Some(secs) = self.retry_after_secs()
+            && let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string())
+        {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+        }
         // For the error counter (`http::count_errors`).
         response.extensions_mut().insert(code);
         response
@@ -240,6 +282,7 @@ mod tests {
             InvalidToken,
             TokenExpired,
             InvalidAudience,
+            InvalidIssuer,
             MissingSubjectClaim,
             MissingTenantClaim,
             MissingParticipantTypeClaim,
@@ -252,6 +295,9 @@ mod tests {
             MethodNotAllowed,
             PayloadTooLarge,
             RateLimited,
+            TooManySockets,
+            TooManyConnections,
+            RequestTimeout,
             ParticipantNotFound,
             CallNotFound,
             CannotCallSelf,
@@ -272,7 +318,7 @@ mod tests {
             assert!(c.status().is_client_error(), "{c:?}");
             assert!(seen.insert(c.as_str()), "duplicate {}", c.as_str());
         }
-        for c in [Unavailable, Internal] {
+        for c in [AuthUnavailable, Unavailable, Internal] {
             assert!(c.status().is_server_error());
             assert!(seen.insert(c.as_str()));
         }

@@ -40,7 +40,7 @@ async fn serve(config: Config) -> std::process::ExitCode {
         }
     };
     if settings.dev {
-        if settings.jwt_secret == DEV_JWT_SECRET.as_bytes() {
+        if settings.auth.jwt_secret.as_deref() == Some(DEV_JWT_SECRET.as_bytes()) {
             tracing::warn!(
                 "DEV MODE: tokens are signed with the public dev secret {DEV_JWT_SECRET:?} and POST /dev/token is open. Never expose this server."
             );

@@ -41,6 +41,12 @@ pub struct Metrics {
     pub frames_in: Counter<u64, AtomicU64>,
     /// `rtc.signal` frames relayed.
     pub relayed: Counter<u64, AtomicU64>,
+    /// Sockets dropped as slow consumers (queue, unread bytes or lag over the limit).
+    pub slow_consumers: Counter<u64, AtomicU64>,
+    /// TCP connections refused at accept because their address held too many.
+    pub connections_refused: Counter<u64, AtomicU64>,
+    /// HTTP connections closed for taking too long over a request's headers or idling.
+    pub connections_timed_out: Counter<u64, AtomicU64>,
     /// Resident memory of the process (set at scrape time from /proc/self/status).
     pub resident_bytes: Gauge<i64, std::sync::atomic::AtomicI64>,
     /// Calls with media in the embedded SFU (set at scrape time).
@@ -66,6 +72,9 @@ impl Metrics {
         let errors = Family::default();
         let frames_in = Counter::default();
         let relayed = Counter::default();
+        let slow_consumers = Counter::default();
+        let connections_refused = Counter::default();
+        let connections_timed_out = Counter::default();
         let resident_bytes = Gauge::default();
         let media_rooms = Gauge::default();
         let media_connections = Gauge::default();
@@ -80,6 +89,21 @@ impl Metrics {
         registry.register("errors", "Errors returned to clients, by code", errors.clone());
         registry.register("frames_in", "Socket frames received", frames_in.clone());
         registry.register("relayed", "rtc.signal frames relayed", relayed.clone());
+        registry.register(
+            "slow_consumers",
+            "Sockets dropped as slow consumers",
+            slow_consumers.clone(),
+        );
+        registry.register(
+            "connections_refused",
+            "Connections refused: too many from one address",
+            connections_refused.clone(),
+        );
+        registry.register(
+            "connections_timed_out",
+            "HTTP connections closed by the header or keep-alive timeout",
+            connections_timed_out.clone(),
+        );
         registry.register(
             "process_resident_bytes",
             "Resident memory of the server process",
@@ -104,6 +128,9 @@ impl Metrics {
             errors,
             frames_in,
             relayed,
+            slow_consumers,
+            connections_refused,
+            connections_timed_out,
             resident_bytes,
             media_rooms,
             media_connections,

@@ -215,6 +215,8 @@ pub enum ServerMsg<'a> {
         message: &'a str,
         #[serde(rename = "ref")]
         reference: Option<&'a RawValue>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        retry_after_secs: Option<u32>,
     },
     #[serde(rename = "ack")]
     Ack {
@@ -228,6 +230,16 @@ pub enum ServerMsg<'a> {
         livekit_url: Option<&'a str>,
         #[serde(skip_serializing_if = "Option::is_none")]
         glare: Option<bool>,
+    },
+    /// The socket's token expires soon: send `auth.refresh` or the socket closes (4001).
+    #[serde(rename = "auth.expiring")]
+    AuthExpiring { expires_at: String, closes_in_secs: i64 },
+    /// The reply to `auth.refresh`: an `ack` carrying the new expiry.
+    #[serde(rename = "ack")]
+    AuthRefreshed {
+        #[serde(rename = "ref")]
+        reference: Option<&'a RawValue>,
+        expires_at: String,
     },
     #[serde(rename = "pong")]
     Pong {
@@ -285,6 +297,7 @@ mod tests {
             code: "call_not_found",
             message: "no",
             reference: Some(&r),
+            retry_after_secs: None,
         };
         assert_eq!(
             e.to_text(),

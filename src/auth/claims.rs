@@ -29,6 +29,11 @@ pub struct Claims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exp: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    /// Supabase: `{SUPABASE_URL}/auth/v1` for user tokens, `supabase` for legacy API keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iat: Option<i64>,
     /// Supabase's Postgres role: `authenticated`, `anon` or `service_role`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

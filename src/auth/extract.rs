@@ -30,11 +30,17 @@ pub fn request_token<'a>(query: Option<&'a str>, headers: &'a HeaderMap) -> Opti
 
 /// Verifies a token as a participant and refreshes their directory row.
 pub async fn participant(state: &AppState, token: Option<&str>) -> Result<Arc<Identity>, Error> {
+    participant_until(state, token).await.map(|(id, _)| id)
+}
+
+/// As `participant`, with the token's expiry (Unix seconds): sockets close when it passes.
+pub async fn participant_until(state: &AppState, token: Option<&str>) -> Result<(Arc<Identity>, i64), Error> {
     let token = token.ok_or_else(|| Error::new(ErrorCode::MissingToken, "no access token"))?;
-    match state.verifier.verify(token)? {
+    let verified = state.verifier.verify_full(token).await?;
+    match verified.principal {
         Principal::Participant(id) => {
             state.directory.ensure(&id, now_ms()).await?;
-            Ok(id)
+            Ok((id, verified.expires_at))
         }
         Principal::Service => Err(Error::new(
             ErrorCode::Forbidden,
@@ -63,7 +69,7 @@ impl FromRequestParts<AppState> for ServiceAuth {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
         let token =
             bearer_token(&parts.headers).ok_or_else(|| Error::new(ErrorCode::MissingToken, "no access token"))?;
-        match state.verifier.verify(token)? {
+        match state.verifier.verify(token).await? {
             Principal::Service => Ok(ServiceAuth),
             Principal::Participant(_) => Err(Error::new(ErrorCode::Forbidden, "this route needs a service_role key")),
         }

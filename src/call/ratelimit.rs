@@ -2,6 +2,7 @@
 
 use std::num::NonZeroU32;
 
+use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::error::{Error, ErrorCode, Result};
@@ -26,9 +27,11 @@ impl StartLimiter {
         key.push_str(tenant_id);
         key.push('\u{1f}');
         key.push_str(user_id);
-        self.limiter
-            .check_key(&key)
-            .map_err(|_| Error::new(ErrorCode::RateLimited, "too many calls started; wait a little"))
+        self.limiter.check_key(&key).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            Error::new(ErrorCode::RateLimited, "too many calls started; wait a little")
+                .retry_after(wait.as_secs_f64().ceil() as u32)
+        })
     }
 
     /// Forgets users whose bucket is full again (keeps memory bounded).
@@ -48,7 +51,10 @@ mod tests {
         for _ in 0..3 {
             assert!(l.check("t", "u").is_ok());
         }
-        assert_eq!(l.check("t", "u").unwrap_err().code(), ErrorCode::RateLimited);
+        let refused = l.check("t", "u").unwrap_err();
+        assert_eq!(refused.code(), ErrorCode::RateLimited);
+        // One call a second sustained: the next is possible within a second.
+        assert_eq!(refused.retry_after_secs(), Some(1));
         // Another user, and the same id in another tenant, have their own buckets.
         assert!(l.check("t", "v").is_ok());
         assert!(l.check("t2", "u").is_ok());

@@ -1,11 +1,11 @@
 //! Admin API (service_role keys only): provision participants ahead of their first sign-in.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 
-use super::json::{ApiJson, ApiQuery};
+use super::json::{ApiJson, ApiPath, ApiQuery};
 use crate::app::AppState;
 use crate::auth::ServiceAuth;
 use crate::auth::claims::{MAX_CLAIM_ID_LEN, MAX_CLAIM_TEXT_LEN};
@@ -87,7 +87,7 @@ fn check_text(what: &str, v: &Option<String>) -> Result<()> {
 async fn provision(
     State(state): State<AppState>,
     _: ServiceAuth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<Provision>,
 ) -> Result<axum::Json<ParticipantView>> {
     check_id("id", &id)?;
@@ -120,7 +120,7 @@ async fn provision(
 async fn read(
     State(state): State<AppState>,
     _: ServiceAuth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<TenantQuery>,
 ) -> Result<axum::Json<ParticipantView>> {
     let p = state

@@ -50,6 +50,7 @@ async fn token(
             role: Some("service_role".into()),
             exp: Some(now + DEV_TOKEN_TTL_SECS),
             iat: Some(now),
+            iss: Some(crate::auth::verifier::LEGACY_API_KEY_ISSUER.into()),
             ..Claims::default()
         }
     } else {
@@ -58,6 +59,7 @@ async fn token(
             aud: Some(json!(state.verifier.audience())),
             exp: Some(now + DEV_TOKEN_TTL_SECS),
             iat: Some(now),
+            iss: state.verifier.issuer().map(str::to_owned),
             role: Some("authenticated".into()),
             email: b.email,
             app_metadata: AppMetadata {
@@ -70,6 +72,7 @@ async fn token(
                 last_name: b.last_name,
                 full_name: None,
             },
+            ..Claims::default()
         }
     };
     Ok(axum::Json(DevTokenReply {

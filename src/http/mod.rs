@@ -43,6 +43,42 @@ async fn count_errors(
     response
 }
 
+/// Turns any error response that is not our JSON (a rejection of axum's or
+/// tower's own, a bare status) into the documented `{"error": {code, message}}`.
+async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let response = next.run(req).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return response;
+    }
+    let (code, message) = match status {
+        axum::http::StatusCode::NOT_FOUND => (ErrorCode::NotFound, "no such route"),
+        axum::http::StatusCode::METHOD_NOT_ALLOWED => (ErrorCode::MethodNotAllowed, "method not allowed on this route"),
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE => (ErrorCode::PayloadTooLarge, "request body is too large"),
+        axum::http::StatusCode::REQUEST_TIMEOUT => (ErrorCode::RequestTimeout, "the request did not arrive in time"),
+        axum::http::StatusCode::TOO_MANY_REQUESTS => (ErrorCode::RateLimited, "too many requests; retry later"),
+        axum::http::StatusCode::UNAUTHORIZED => (ErrorCode::MissingToken, "no access token"),
+        axum::http::StatusCode::FORBIDDEN => (ErrorCode::Forbidden, "forbidden"),
+        s if s.is_server_error() => (ErrorCode::Internal, "internal server error"),
+        _ => (ErrorCode::InvalidRequest, "the request could not be read"),
+    };
+    let retry_after = response.headers().get(axum::http::header::RETRY_AFTER).cloned();
+    let mut replaced = Error::new(code, message).into_response();
+    *replaced.status_mut() = status;
+    if let Some(v) = retry_after {
+        replaced.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+    }
+    replaced
+}
+
 fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response<axum::body::Body> {
     Error::Internal(anyhow::anyhow!("handler panicked")).into_response()
 }
@@ -70,7 +106,8 @@ pub fn router(state: AppState) -> Router {
         ),
         None => app.fallback(not_found),
     };
-    app.layer(axum::middleware::from_fn_with_state(state.clone(), count_errors))
+    app.layer(axum::middleware::from_fn(json_errors))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), count_errors))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(panic_response))
         .with_state(state)

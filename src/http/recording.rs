@@ -9,13 +9,13 @@ use std::path::PathBuf;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 
-use super::json::ApiQuery;
+use super::json::{ApiPath, ApiQuery};
 use crate::app::AppState;
 use crate::auth::extract::{participant, request_token};
 use crate::call::model::{Call, Side};
@@ -69,7 +69,7 @@ async fn manifest(
     State(state): State<AppState>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<TokenQuery>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<axum::Json<Manifest>> {
     let (call, dir) = recorded_call(&state, &headers, &q, &id).await?;
     let mut tracks = Vec::new();
@@ -94,7 +94,7 @@ async fn track(
     State(state): State<AppState>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<TokenQuery>,
-    Path((id, side)): Path<(String, String)>,
+    ApiPath((id, side)): ApiPath<(String, String)>,
 ) -> Result<Response> {
     let (call, dir) = recorded_call(&state, &headers, &q, &id).await?;
     let side = Side::parse(side.strip_suffix(".ogg").unwrap_or(&side))

@@ -1,11 +1,11 @@
 //! The CRM-compatible voice routes under `/api/voip`: agents, start-call, history, call actions.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
-use super::json::{ApiJson, ApiQuery};
+use super::json::{ApiJson, ApiPath, ApiQuery};
 use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::call::StartOutcome;
@@ -121,7 +121,7 @@ async fn history(
 async fn call(
     State(state): State<AppState>,
     AuthUser(who): AuthUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<axum::Json<CallView>> {
     let call = state.calls.get_for(&who, &id).await?;
     Ok(axum::Json(CallView::from(&call)))
@@ -141,7 +141,7 @@ struct ActionReply {
 async fn call_action(
     State(state): State<AppState>,
     AuthUser(who): AuthUser,
-    Path((id, action)): Path<(String, String)>,
+    ApiPath((id, action)): ApiPath<(String, String)>,
 ) -> Result<axum::Json<ActionReply>> {
     let (call, token) = match action.as_str() {
         "accept" => state.calls.accept(&who, None, &id).await?,

@@ -10,11 +10,19 @@ use serde_json::value::RawValue;
 use super::protocol::{self, Request};
 use crate::app::AppState;
 use crate::auth::claims::Identity;
+use crate::auth::extract::participant_until;
 use crate::call::StartOutcome;
 use crate::call::machine::Command;
 use crate::error::{Error, ErrorCode};
 use crate::presence::SessionId;
 use crate::views::{CallView, ServerMsg};
+
+/// What a session knows of its token.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionAuth {
+    /// Unix seconds; `auth.refresh` moves it.
+    pub expires_at: i64,
+}
 
 /// Handles one text frame; returns the reply to send, if any.
 pub async fn request(
@@ -22,28 +30,36 @@ pub async fn request(
     who: &std::sync::Arc<Identity>,
     session: SessionId,
     text: &str,
+    auth: &mut SessionAuth,
 ) -> Option<String> {
     let frame = match protocol::parse(text) {
         Ok(f) => f,
-        Err(e) => return Some(error_frame(state, e.reference, e.code, &e.message)),
+        Err(e) => return Some(error_frame(state, e.reference, e.code, &e.message, None)),
     };
     let reference = frame.reference;
-    match dispatch(state, who, session, frame.request, reference).await {
+    match dispatch(state, who, session, frame.request, reference, auth).await {
         Ok(reply) => reply,
         Err(e) => {
             e.log_if_internal();
             let message = e.public_message();
-            Some(error_frame(state, reference, e.code(), &message))
+            Some(error_frame(state, reference, e.code(), &message, e.retry_after_secs()))
         }
     }
 }
 
-pub fn error_frame(state: &AppState, reference: Option<&RawValue>, code: ErrorCode, message: &str) -> String {
+pub fn error_frame(
+    state: &AppState,
+    reference: Option<&RawValue>,
+    code: ErrorCode,
+    message: &str,
+    retry_after_secs: Option<u32>,
+) -> String {
     state.metrics.error(code.as_str());
     ServerMsg::Error {
         code: code.as_str(),
         message,
         reference,
+        retry_after_secs,
     }
     .to_text()
 }
@@ -82,10 +98,26 @@ async fn dispatch(
     session: SessionId,
     request: Request<'_>,
     reference: Option<&RawValue>,
+    auth: &mut SessionAuth,
 ) -> Result<Option<String>, Error> {
     let calls = &state.calls;
     let reply = match request {
         Request::Ping => ServerMsg::Pong { reference }.to_text(),
+        Request::AuthRefresh { access_token } => {
+            let (fresh, expires_at) = participant_until(state, Some(&access_token)).await?;
+            if fresh.user_id != who.user_id || fresh.tenant_id != who.tenant_id || fresh.kind != who.kind {
+                return Err(Error::new(
+                    ErrorCode::Forbidden,
+                    "auth.refresh must carry a token of the same user, tenant and participant type",
+                ));
+            }
+            auth.expires_at = expires_at;
+            ServerMsg::AuthRefreshed {
+                reference,
+                expires_at: crate::views::iso(expires_at.saturating_mul(1000)),
+            }
+            .to_text()
+        }
         Request::CallStart {
             callee_id,
             caller_name,

@@ -18,6 +18,8 @@ pub const MAX_REF_LEN: usize = 128;
 pub const MAX_ID_LEN: usize = 255;
 /// Longest `callerName` accepted.
 pub const MAX_NAME_LEN: usize = 200;
+/// Longest `accessToken` accepted in `auth.refresh` (Supabase's are about 1 KB).
+pub const MAX_TOKEN_LEN: usize = 16 * 1024;
 
 /// Availability an agent can choose with `status.set`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,6 +80,10 @@ pub enum Request<'a> {
     RtcCandidate {
         call_id: Cow<'a, str>,
         candidate: &'a RawValue,
+    },
+    /// A fresh access token for this socket (same user and tenant).
+    AuthRefresh {
+        access_token: Cow<'a, str>,
     },
     Ping,
 }
@@ -144,6 +150,7 @@ impl PartialEq for Request<'_> {
                     candidate: e,
                 },
             ) => a == b && raw_eq(d, e),
+            (AuthRefresh { access_token: a }, AuthRefresh { access_token: b }) => a == b,
             (Ping, Ping) => true,
             _ => false,
         }
@@ -185,6 +192,8 @@ struct Flat<'a> {
     sdp: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     candidate: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    access_token: Option<Cow<'a, str>>,
 }
 
 /// Only `type` and `ref`, for reporting a frame whose other fields are wrong.
@@ -285,6 +294,27 @@ pub fn parse(text: &str) -> Result<Frame<'_>, FrameError<'_>> {
                 .ok_or_else(|| fail(ErrorCode::InvalidMessage, "`rtc.candidate` needs `candidate`".into()))?;
             Request::RtcCandidate { call_id, candidate }
         }
+        "auth.refresh" => match flat.access_token {
+            Some(t) if t.is_empty() => {
+                return Err(fail(
+                    ErrorCode::InvalidMessage,
+                    "`accessToken` must not be empty".into(),
+                ));
+            }
+            Some(t) if t.len() > MAX_TOKEN_LEN => {
+                return Err(fail(
+                    ErrorCode::InvalidMessage,
+                    format!("`accessToken` is longer than {MAX_TOKEN_LEN} bytes"),
+                ));
+            }
+            Some(access_token) => Request::AuthRefresh { access_token },
+            None => {
+                return Err(fail(
+                    ErrorCode::InvalidMessage,
+                    "`auth.refresh` needs `accessToken`".into(),
+                ));
+            }
+        },
         "ping" => Request::Ping,
         other => {
             let shown: String = other.chars().take(40).collect();
@@ -395,6 +425,12 @@ mod tests {
             }
         );
         assert_eq!(ok(r#"{"type":"ping"}"#).request, Request::Ping);
+        assert_eq!(
+            ok(r#"{"type":"auth.refresh","accessToken":"a.b.c","ref":"x"}"#).request,
+            Request::AuthRefresh {
+                access_token: "a.b.c".into()
+            }
+        );
         match ok(r#"{"type":"rtc.signal","callId":"c1","data":{"sdp":"v=0","n":[1,2]}}"#).request {
             Request::RtcSignal { call_id, data } => {
                 assert_eq!(call_id, "c1");
@@ -470,6 +506,8 @@ mod tests {
             (r#"{"type":"rtc.signal","callId":"c"}"#, "data"),
             (r#"{"type":"rtc.offer","callId":"c","sdp":""}"#, "sdp"),
             (r#"{"type":"rtc.candidate","callId":"c"}"#, "candidate"),
+            (r#"{"type":"auth.refresh"}"#, "accessToken"),
+            (r#"{"type":"auth.refresh","accessToken":""}"#, "accessToken"),
         ];
         for (text, field) in cases {
             let e = err(text);
@@ -483,6 +521,11 @@ mod tests {
             "n".repeat(MAX_NAME_LEN + 1)
         );
         assert!(err(&name).message.contains("callerName"));
+        let token = format!(
+            r#"{{"type":"auth.refresh","accessToken":"{}"}}"#,
+            "t".repeat(MAX_TOKEN_LEN + 1)
+        );
+        assert!(err(&token).message.contains("accessToken"));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::session;
 use crate::app::AppState;
-use crate::auth::extract::{participant, request_token};
+use crate::auth::extract::{participant_until, request_token};
 use crate::error::{Error, ErrorCode};
 
 #[derive(Deserialize)]
@@ -24,11 +24,12 @@ pub async fn upgrade(
     State(state): State<AppState>,
     query: Result<Query<WsQuery>, QueryRejection>,
     headers: HeaderMap,
+    conn: Option<axum::Extension<crate::net::conn::ConnHandle>>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let from_query = query.ok().and_then(|Query(q)| q.access_token);
-    let who = match participant(&state, request_token(from_query.as_deref(), &headers)).await {
-        Ok(who) => who,
+    let (who, expires_at) = match participant_until(&state, request_token(from_query.as_deref(), &headers)).await {
+        Ok(v) => v,
         Err(e) => return e.into_response(),
     };
     let ws = match ws {
@@ -36,10 +37,28 @@ pub async fn upgrade(
         Err(_) => return Error::new(ErrorCode::InvalidRequest, "expected a WebSocket upgrade").into_response(),
     };
     let limits = &state.settings.socket;
+    let Some(slot) = state
+        .sockets
+        .acquire(&who.tenant_id, &who.user_id, limits.max_sockets_per_user)
+    else {
+        return Error::new(
+            ErrorCode::TooManySockets,
+            format!(
+                "this user already holds {} signaling sockets; close one first",
+                limits.max_sockets_per_user
+            ),
+        )
+        .into_response();
+    };
+    let conn = conn.map(|axum::Extension(c)| c);
+    if let Some(conn) = &conn {
+        // From here the socket's own pings and idle timeout apply, not HTTP's.
+        conn.mark_upgraded();
+    }
     ws.max_message_size(limits.max_message_bytes)
         .max_frame_size(limits.max_message_bytes)
         .read_buffer_size(limits.read_buffer)
         // The session feeds a batch of frames and flushes once.
         .write_buffer_size(limits.write_buffer)
-        .on_upgrade(move |socket| session::run(socket, state, who))
+        .on_upgrade(move |socket| session::run(socket, state, who, expires_at, slot, conn))
 }

@@ -50,7 +50,7 @@ pub fn pg_url() -> String {
     std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
-fn now_secs() -> i64 {
+pub fn now_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -117,7 +117,7 @@ async fn open_store(db: &Db) -> Store {
 /// Settings for tests: p2p media (the media tests switch), short sweeps, generous rate limit.
 pub fn test_settings() -> Settings {
     let mut s = Settings::with_secret(SECRET.as_bytes());
-    s.jwt_audience = AUDIENCE.into();
+    s.auth.audience = AUDIENCE.into();
     s.media_mode = MediaMode::P2p;
     s.call_rate_per_minute = 10_000;
     s.call_rate_burst = 10_000;
@@ -169,7 +169,10 @@ async fn start(backend: Backend, db: Db, settings: Settings, dir: std::sync::Arc
         state,
         backend,
         db,
-        verifier: Verifier::new(settings.jwt_secret.as_slice(), &settings.jwt_audience),
+        verifier: Verifier::new(
+            settings.auth.jwt_secret.as_deref().unwrap_or(SECRET.as_bytes()),
+            &settings.auth.audience,
+        ),
         settings,
         stop,
         task,
@@ -222,6 +225,7 @@ pub fn claims_of(p: &Person) -> Claims {
             last_name: Some("Tester".into()),
             full_name: None,
         },
+        ..Claims::default()
     }
 }
 
@@ -236,6 +240,11 @@ impl TestApp {
 
     pub fn mint(&self, claims: &Claims) -> String {
         self.verifier.mint(claims).unwrap()
+    }
+
+    /// Sockets dropped as slow consumers so far (the server's own counter).
+    pub fn slow_consumers(&self) -> u64 {
+        self.state.metrics.slow_consumers.get()
     }
 
     pub fn service_token(&self) -> String {
@@ -419,6 +428,17 @@ impl Ws {
                 Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
                 Some(Ok(_)) => {}
             }
+        }
+    }
+
+    /// The next raw message (pings, closes included); `None` once the connection is gone.
+    pub async fn next_raw(&mut self) -> Option<Message> {
+        match tokio::time::timeout(WAIT, self.ws.next())
+            .await
+            .expect("timed out waiting for a message")
+        {
+            Some(Ok(m)) => Some(m),
+            _ => None,
         }
     }
 

@@ -4,6 +4,8 @@ mod helpers;
 mod rtc_client;
 
 mod calls;
+mod edge;
+mod jwks;
 mod livekit;
 mod media;
 mod rest;
