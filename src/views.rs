@@ -43,6 +43,9 @@ pub struct CallView {
     pub ended_by: Option<String>,
     pub recording_url: Option<String>,
     pub recording_bytes: Option<i64>,
+    /// Why the recording is missing a side or stops early (the directory could not be written, a full disk).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recording_error: Option<String>,
 }
 
 impl From<&Call> for CallView {
@@ -67,6 +70,7 @@ impl From<&Call> for CallView {
                 .as_ref()
                 .map(|_| format!("/api/voip/calls/{}/recording", c.id)),
             recording_bytes: c.recording_bytes,
+            recording_error: c.recording_error.clone(),
         }
     }
 }

@@ -60,8 +60,8 @@ impl CallService {
                 }
                 (CallStatus::Active, Some(side)) => {
                     start.active.push(self.active_view(&call, who, side)?);
-                    let other = &call.other(side).user_id;
-                    if call.grace_deadline.is_some() && self.registry.is_online(&who.tenant_id, other) {
+                    // Back only when everyone is: both online, and no side's media lost.
+                    if call.grace_deadline.is_some() && self.everyone_back(&call) {
                         let _ = self
                             .transition(&call.id, None, Actor::System, Command::ParticipantBack)
                             .await;

@@ -34,6 +34,13 @@ pub enum Command {
         grace_ms: Millis,
         reason: EndReason,
     },
+    /// A participant's media stopped at `since` (the last packet): the call
+    /// ends `grace_ms` after that unless media comes back. The grace of a
+    /// loss that began earlier (a dropped socket) is never extended.
+    MediaLost {
+        grace_ms: Millis,
+        since: Millis,
+    },
     /// The participants are connected again: the grace deadline is lifted.
     ParticipantBack,
     /// Every socket of the caller dropped while the call rang.
@@ -177,6 +184,7 @@ fn base(new: NewCall, now: Millis, status: CallStatus, ring_deadline: Option<Mil
         record: new.record,
         recording_path: None,
         recording_bytes: None,
+        recording_error: None,
         node_id: new.node_id,
         version: 0,
     }
@@ -292,7 +300,12 @@ pub fn apply(call: &Call, actor: Actor<'_>, cmd: Command, now: Millis) -> Result
                     let reason = call.grace_reason.unwrap_or(EndReason::ConnectionLost);
                     // The call stopped when the participant was lost, not when we gave up on them.
                     let ended = call.grace_since.map_or(now, |since| since.min(now));
-                    Ok(finish_answered(call, CallStatus::Completed, reason, None, ended))
+                    // Media that never came back is a failed call; a lost connection ends it.
+                    let status = match reason {
+                        EndReason::MediaFailed => CallStatus::Failed,
+                        _ => CallStatus::Completed,
+                    };
+                    Ok(finish_answered(call, status, reason, None, ended))
                 }
                 _ => Err(MachineError::NotDue),
             }
@@ -311,6 +324,26 @@ pub fn apply(call: &Call, actor: Actor<'_>, cmd: Command, now: Millis) -> Result
             next.grace_deadline = Some(deadline);
             next.grace_reason = Some(reason);
             next.grace_since = Some(since);
+            Ok(Transition {
+                call: next,
+                effects: smallvec![Effect::StartGraceTimer { deadline }],
+            })
+        }
+        Command::MediaLost { grace_ms, since } => {
+            system_only(side)?;
+            active_only(call)?;
+            let since = since.min(now);
+            let mut next = step(call);
+            // Already in grace (a socket dropped, often with its media): that
+            // loss's deadline and reason stand; the call still ends at the
+            // earliest moment anything was lost.
+            let (deadline, reason) = match (call.grace_deadline, call.grace_reason) {
+                (Some(d), Some(r)) => (d, r),
+                _ => (since + grace_ms, EndReason::MediaFailed),
+            };
+            next.grace_deadline = Some(deadline);
+            next.grace_reason = Some(reason);
+            next.grace_since = Some(call.grace_since.map_or(since, |s| s.min(since)));
             Ok(Transition {
                 call: next,
                 effects: smallvec![Effect::StartGraceTimer { deadline }],

@@ -416,6 +416,100 @@ fn grace_expiry_completes_with_the_stored_reason() {
 }
 
 #[test]
+fn lost_media_gets_the_grace_from_the_moment_it_stopped() {
+    let c = call_in(S::Active); // answered T0 + 2_000
+    // The last packet came at T0+5s; the loss was noticed at T0+20s.
+    let lost = Command::MediaLost {
+        grace_ms: 30_000,
+        since: T0 + 5_000,
+    };
+    let t = apply(&c, Actor::System, lost, T0 + 20_000).unwrap();
+    assert_eq!(t.call.status, S::Active);
+    assert_eq!(
+        t.call.grace_deadline,
+        Some(T0 + 35_000),
+        "30 s from the loss, not its detection"
+    );
+    assert_eq!(t.call.grace_reason, Some(R::MediaFailed));
+    assert_eq!(t.call.grace_since, Some(T0 + 5_000));
+    assert_eq!(
+        t.effects.as_slice(),
+        &[Effect::StartGraceTimer { deadline: T0 + 35_000 }]
+    );
+    // A `since` from the future (clock skew between tasks) counts as now.
+    let skewed = Command::MediaLost {
+        grace_ms: 30_000,
+        since: T0 + 99_000,
+    };
+    let s2 = apply(&c, Actor::System, skewed, T0 + 20_000).unwrap();
+    assert_eq!(s2.call.grace_since, Some(T0 + 20_000));
+    // Never coming back: FAILED, ended (and billed) at the last packet.
+    let end = apply(&t.call, Actor::System, Command::GraceExpired, T0 + 35_000).unwrap();
+    assert_eq!(end.call.status, S::Failed);
+    assert_eq!(end.call.end_reason, Some(R::MediaFailed));
+    assert_eq!(end.call.ended_at, Some(T0 + 5_000));
+    assert_eq!(end.call.duration, 3);
+    assert!(end.effects.contains(&Effect::Release));
+    // Media back in time: lifted like any grace.
+    let back = apply(&t.call, Actor::System, Command::ParticipantBack, T0 + 25_000).unwrap();
+    assert_eq!((back.call.grace_deadline, back.call.grace_since), (None, None));
+    assert_eq!(apply(&c, callee(), lost, T0).unwrap_err(), MachineError::SystemOnly);
+    assert_eq!(
+        apply(&call_in(S::Ringing), Actor::System, lost, T0).unwrap_err(),
+        MachineError::NotActive
+    );
+}
+
+#[test]
+fn a_socket_and_its_media_lost_together_keep_the_first_loss() {
+    let c = call_in(S::Active);
+    let socket = Command::ParticipantLost {
+        grace_ms: 30_000,
+        reason: R::ConnectionLost,
+    };
+    // The page reloads at T0+10s; its media is noticed gone at T0+25s (last packet T0+10s).
+    let t = apply(&c, Actor::System, socket, T0 + 10_000).unwrap();
+    let media = Command::MediaLost {
+        grace_ms: 30_000,
+        since: T0 + 10_000,
+    };
+    let t2 = apply(&t.call, Actor::System, media, T0 + 25_000).unwrap();
+    assert_eq!(t2.call.grace_deadline, Some(T0 + 40_000));
+    assert_eq!(t2.call.grace_reason, Some(R::ConnectionLost));
+    assert_eq!(t2.call.grace_since, Some(T0 + 10_000));
+    // Media stopped first (T0+4s), the dead socket was noticed later: the earlier loss wins.
+    let m = apply(
+        &c,
+        Actor::System,
+        Command::MediaLost {
+            grace_ms: 30_000,
+            since: T0 + 4_000,
+        },
+        T0 + 19_000,
+    )
+    .unwrap();
+    let both = apply(&m.call, Actor::System, socket, T0 + 30_000).unwrap();
+    assert_eq!(both.call.grace_deadline, Some(T0 + 34_000));
+    assert_eq!(both.call.grace_reason, Some(R::MediaFailed));
+    assert_eq!(both.call.grace_since, Some(T0 + 4_000));
+    // Media found lost during a socket grace: the socket's deadline and
+    // reason stand, the end moves to the earlier last packet.
+    let earlier = apply(
+        &t.call,
+        Actor::System,
+        Command::MediaLost {
+            grace_ms: 30_000,
+            since: T0 + 9_000,
+        },
+        T0 + 24_000,
+    )
+    .unwrap();
+    assert_eq!(earlier.call.grace_deadline, Some(T0 + 40_000));
+    assert_eq!(earlier.call.grace_reason, Some(R::ConnectionLost));
+    assert_eq!(earlier.call.grace_since, Some(T0 + 9_000));
+}
+
+#[test]
 fn ending_a_call_in_grace_clears_the_grace() {
     let c = call_in(S::Active);
     let lost = Command::ParticipantLost {
@@ -466,6 +560,7 @@ fn exhaustive_final_states_are_absorbing() {
             reason: R::ConnectionLost,
         },
         Command::ParticipantBack,
+        Command::MediaLost { grace_ms: 1, since: T0 },
         Command::CallerVanished,
         Command::Fail { reason: R::MediaFailed },
     ];

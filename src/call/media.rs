@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use webrtc::peer_connection::RTCIceCandidateInit;
 
 use super::machine::{Actor, Command};
-use super::model::{Call, CallStatus, EndReason, Side};
+use super::model::{Call, CallStatus, Millis, Side};
 use super::open::OpenCall;
 use super::service::CallService;
 use crate::auth::claims::Identity;
@@ -102,8 +102,15 @@ impl CallService {
         }
     }
 
-    /// Applies the SFU's reports until `stop`: failed media ends the call,
-    /// finished recordings are noted on the CallLog row.
+    /// Whether every participant of `call` is back: both online, no side's media lost.
+    pub(super) fn everyone_back(&self, call: &Call) -> bool {
+        let online = |p: &super::model::Party| self.registry.is_online(&call.tenant_id, &p.user_id);
+        online(&call.caller) && online(&call.callee) && !self.media.as_ref().is_some_and(|sfu| sfu.media_lost(&call.id))
+    }
+
+    /// Applies the SFU's reports until `stop`: lost media starts the reconnect
+    /// grace (from the last packet), restored media lifts it once everyone is
+    /// back, finished recordings are noted on the CallLog row.
     pub async fn run_media_events(
         self: Arc<Self>,
         mut events: mpsc::UnboundedReceiver<MediaEvent>,
@@ -115,20 +122,42 @@ impl CallService {
                 e = events.recv() => match e { Some(e) => e, None => return },
             };
             match event {
-                MediaEvent::Failed { call_id } => {
-                    let cmd = Command::Fail {
-                        reason: EndReason::MediaFailed,
+                MediaEvent::Lost { call_id, side, since } => {
+                    let cmd = Command::MediaLost {
+                        grace_ms: self.settings.reconnect_grace.as_millis() as Millis,
+                        since,
                     };
+                    tracing::info!(call = %call_id, side = side.as_str(), "media lost; the reconnect grace runs");
                     if let Err(e) = self.transition(&call_id, None, Actor::System, cmd).await {
-                        tracing::debug!(error = %e, call = %call_id, "media failure after the call ended");
+                        tracing::debug!(error = %e, call = %call_id, "media lost after the call ended");
                         // Already over (its room should be gone): make sure nothing is left.
                         if let (Some(sfu), ErrorCode::CallEnded | ErrorCode::CallNotFound) = (&self.media, e.code()) {
                             sfu.close(&call_id).await;
                         }
                     }
                 }
-                MediaEvent::Recorded { call_id, path, bytes } => {
-                    if let Err(e) = self.store.set_recording(&call_id, &path, bytes as i64).await {
+                MediaEvent::Restored { call_id, side } => {
+                    let Ok(open) = self.open_call(&call_id).await else {
+                        continue;
+                    };
+                    if open.call.grace_deadline.is_some() && self.everyone_back(&open.call) {
+                        tracing::info!(call = %call_id, side = side.as_str(), "media back; the grace is lifted");
+                        let _ = self
+                            .transition(&call_id, None, Actor::System, Command::ParticipantBack)
+                            .await;
+                    }
+                }
+                MediaEvent::Recorded {
+                    call_id,
+                    path,
+                    bytes,
+                    error,
+                } => {
+                    if let Err(e) = self
+                        .store
+                        .set_recording(&call_id, &path, bytes as i64, error.as_deref())
+                        .await
+                    {
                         e.log_if_internal();
                     }
                 }

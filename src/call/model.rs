@@ -229,6 +229,8 @@ pub struct Call {
     pub recording_path: Option<String>,
     /// Total size of the recording's files.
     pub recording_bytes: Option<i64>,
+    /// Why the recording is missing a side or stops early, if it does.
+    pub recording_error: Option<String>,
     /// The node that created the call; its restart sweeps the call.
     pub node_id: String,
     /// Optimistic-concurrency counter: every update is conditional on it.

@@ -12,7 +12,7 @@ macro_rules! call_cols {
         "c.id, c.tenant_id, c.room_name, c.from_user_id, c.from_user_type, c.to_user_id, c.to_user_type, \
          c.caller_name, c.status, c.started_at, c.answered_at, c.ended_at, c.duration, c.end_reason, c.ended_by, \
          c.ring_deadline, c.grace_deadline, c.grace_reason, c.caller_session, c.callee_session, c.record, \
-         c.node_id, c.version, c.grace_since, c.recording_path, c.recording_bytes"
+         c.node_id, c.version, c.grace_since, c.recording_path, c.recording_bytes, c.recording_error"
     };
 }
 
@@ -26,7 +26,8 @@ pub(super) const UPDATE_CALL: &str = "UPDATE calls SET status = $2, answered_at 
      end_reason = $6, ended_by = $7, ring_deadline = $8, grace_deadline = $9, grace_reason = $10, \
      callee_session = $11, version = $12, grace_since = $14 WHERE id = $1 AND version = $13";
 
-pub(super) const SET_RECORDING: &str = "UPDATE calls SET recording_path = $2, recording_bytes = $3 WHERE id = $1";
+pub(super) const SET_RECORDING: &str =
+    "UPDATE calls SET recording_path = $2, recording_bytes = $3, recording_error = $4 WHERE id = $1";
 
 // Which of two users hold a line (the slow path after a BUSY insert).
 pub(super) const LINES_OF: &str = "SELECT user_id FROM call_lines WHERE tenant_id = $1 AND user_id IN ($2, $3)";
@@ -107,6 +108,7 @@ struct CallRow {
     grace_since: Option<i64>,
     recording_path: Option<String>,
     recording_bytes: Option<i64>,
+    recording_error: Option<String>,
 }
 
 fn corrupt(what: &str, value: &str) -> Error {
@@ -153,6 +155,7 @@ impl TryFrom<CallRow> for Call {
             grace_since: r.grace_since,
             recording_path: r.recording_path,
             recording_bytes: r.recording_bytes,
+            recording_error: r.recording_error,
         })
     }
 }
@@ -294,15 +297,16 @@ impl Store {
         }
     }
 
-    /// Notes where a call's recording is and how big it is.
-    pub async fn set_recording(&self, call_id: &str, path: &str, bytes: i64) -> Result<()> {
+    /// Notes where a call's recording is, how big it is, and what went wrong with it.
+    pub async fn set_recording(&self, call_id: &str, path: &str, bytes: i64, error: Option<&str>) -> Result<()> {
         match &*self.backend {
-            Backend::Sqlite { writer, .. } => writer.set_recording(call_id, path, bytes).await,
+            Backend::Sqlite { writer, .. } => writer.set_recording(call_id, path, bytes, error).await,
             Backend::Postgres(pool) => {
                 sqlx::query(SET_RECORDING)
                     .bind(call_id)
                     .bind(path)
                     .bind(bytes)
+                    .bind(error)
                     .execute(pool)
                     .await?;
                 Ok(())

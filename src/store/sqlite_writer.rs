@@ -39,7 +39,7 @@ enum WriteOp {
     InsertFinal(Box<Call>, oneshot::Sender<Result<()>>),
     UpdateCall(Box<Call>, oneshot::Sender<Result<bool>>),
     Upsert(Box<Participant>, oneshot::Sender<Result<()>>),
-    SetRecording(Box<(String, String, i64)>, oneshot::Sender<Result<()>>),
+    SetRecording(Box<(String, String, i64, Option<String>)>, oneshot::Sender<Result<()>>),
     Stop(oneshot::Sender<()>),
 }
 
@@ -105,9 +105,9 @@ impl Writer {
         self.submit(|r| WriteOp::Upsert(Box::new(p.clone()), r)).await
     }
 
-    pub async fn set_recording(&self, call_id: &str, path: &str, bytes: i64) -> Result<()> {
-        self.submit(|r| WriteOp::SetRecording(Box::new((call_id.to_owned(), path.to_owned(), bytes)), r))
-            .await
+    pub async fn set_recording(&self, call_id: &str, path: &str, bytes: i64, error: Option<&str>) -> Result<()> {
+        let row = (call_id.to_owned(), path.to_owned(), bytes, error.map(str::to_owned));
+        self.submit(|r| WriteOp::SetRecording(Box::new(row), r)).await
     }
 
     /// Finishes the queued writes, closes the connection and ends the thread.
@@ -305,8 +305,8 @@ fn exec(conn: &Connection, op: WriteOp, stop: &mut Option<oneshot::Sender<()>>) 
         WriteOp::UpdateCall(call, tx) => Done::Update(tx, update(conn, &call)),
         WriteOp::Upsert(p, tx) => Done::Unit(tx, upsert(conn, &p)),
         WriteOp::SetRecording(r, tx) => {
-            let (id, path, bytes) = &*r;
-            let done = prepare(conn, SET_RECORDING, &[id, path, bytes])
+            let (id, path, bytes, error) = &*r;
+            let done = prepare(conn, SET_RECORDING, &[id, path, bytes, error])
                 .and_then(|mut s| s.raw_execute())
                 .map(drop)
                 .map_err(db);

@@ -8,6 +8,7 @@ mod edge;
 mod jwks;
 mod livekit;
 mod media;
+mod media_recovery;
 mod rest;
 mod restart;
 mod security;

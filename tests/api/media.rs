@@ -8,10 +8,10 @@ use switchboard::media::MediaMode;
 use crate::helpers::*;
 use crate::rtc_client::{RtcClient, join};
 
-const CALLER_TAG: u8 = 0xC1;
-const CALLEE_TAG: u8 = 0xC2;
+pub const CALLER_TAG: u8 = 0xC1;
+pub const CALLEE_TAG: u8 = 0xC2;
 
-async fn embedded(b: Backend, tweak: impl FnOnce(&mut switchboard::Settings)) -> TestApp {
+pub async fn embedded(b: Backend, tweak: impl FnOnce(&mut switchboard::Settings)) -> TestApp {
     spawn_with(b, |s| {
         s.media_mode = MediaMode::Embedded;
         tweak(s);
@@ -20,7 +20,7 @@ async fn embedded(b: Backend, tweak: impl FnOnce(&mut switchboard::Settings)) ->
 }
 
 /// Starts a call from `c` to `a`; accepts it unless `accept` is false.
-async fn call(cw: &mut Ws, aw: &mut Ws, accept: bool, record: bool) -> String {
+pub async fn call(cw: &mut Ws, aw: &mut Ws, accept: bool, record: bool) -> String {
     let ack = cw
         .request(json!({"type": "call.start", "calleeId": "a", "record": record}))
         .await;
@@ -37,18 +37,18 @@ async fn call(cw: &mut Ws, aw: &mut Ws, accept: bool, record: bool) -> String {
 }
 
 /// A call from customer `c` to agent `a` (tenant t1) whose two participants have their media connected.
-struct MediaCall {
-    c: Person,
-    a: Person,
-    cw: Ws,
-    aw: Ws,
-    id: String,
-    caller: RtcClient,
-    callee: RtcClient,
+pub struct MediaCall {
+    pub c: Person,
+    pub a: Person,
+    pub cw: Ws,
+    pub aw: Ws,
+    pub id: String,
+    pub caller: RtcClient,
+    pub callee: RtcClient,
 }
 
 /// Connects `c` and `a`, calls (see [`call`]), joins both to the call's media and waits until both are connected.
-async fn media_call(app: &TestApp, accept: bool, record: bool) -> MediaCall {
+pub async fn media_call(app: &TestApp, accept: bool, record: bool) -> MediaCall {
     let (c, a) = (customer("t1", "c"), agent("t1", "a"));
     let mut cw = app.connect(&c).await;
     let mut aw = app.connect(&a).await;
@@ -72,7 +72,7 @@ async fn media_call(app: &TestApp, accept: bool, record: bool) -> MediaCall {
     }
 }
 
-async fn until(what: &str, secs: u64, mut check: impl FnMut() -> bool) {
+pub async fn until(what: &str, secs: u64, mut check: impl FnMut() -> bool) {
     for _ in 0..secs * 20 {
         if check() {
             return;
@@ -82,7 +82,7 @@ async fn until(what: &str, secs: u64, mut check: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
-fn sfu(app: &TestApp) -> &switchboard::media::sfu::Sfu {
+pub fn sfu(app: &TestApp) -> &switchboard::media::sfu::Sfu {
     app.state.media.as_deref().expect("embedded mode runs the SFU")
 }
 
@@ -162,7 +162,11 @@ async fn media_flows_only_once_the_call_is_active(b: Backend) {
 }
 
 async fn stopped_media_ends_the_call_as_media_failed(b: Backend) {
-    let app = embedded(b, |s| s.sfu.media_timeout = Duration::from_millis(1_500)).await;
+    let app = embedded(b, |s| {
+        s.sfu.media_timeout = Duration::from_millis(1_500);
+        s.reconnect_grace = Duration::from_secs(1);
+    })
+    .await;
     let MediaCall {
         mut cw,
         id,
@@ -171,11 +175,19 @@ async fn stopped_media_ends_the_call_as_media_failed(b: Backend) {
         ..
     } = media_call(&app, true, false).await;
     tokio::join!(caller.send_audio(30, CALLER_TAG), callee.send_audio(30, CALLEE_TAG));
-    // Now both go silent: after the media timeout the call ends.
+    let last_packet = switchboard::clock::now_ms();
+    // Now both go silent: after the media timeout, and then the reconnect grace, the call ends.
     let ended = cw.next_of("call.ended").await;
     assert_eq!(ended["callId"], id.as_str());
     assert_eq!(ended["status"], "FAILED");
     assert_eq!(ended["reason"], "media_failed");
+    // It ended (and is billed) when media stopped, not when the grace ran out.
+    let row = app.state.store.get_call(&id).await.unwrap().unwrap();
+    let ended_at = row.ended_at.unwrap();
+    assert!(
+        (last_packet - 500..=last_packet + 200).contains(&ended_at),
+        "ended at {ended_at}, last packet at {last_packet}"
+    );
     until("media released", 10, || sfu(&app).rooms() == 0).await;
     caller.close().await;
     callee.close().await;

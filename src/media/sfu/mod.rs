@@ -39,7 +39,8 @@ use crate::presence::SessionId;
 
 pub use self::udpmux::stun_local_ufrag;
 
-/// A peer whose media stopped for this long during a call ends it (`media_failed`).
+/// A side from which no media arrived for this long during a call is reported lost
+/// (the call then has the reconnect grace, counted from its last packet, to get it back).
 pub const MEDIA_TIMEOUT: Duration = Duration::from_secs(15);
 /// Default UDP port of the SFU (all connections share it).
 pub const RTC_PORT: u16 = 7882;
@@ -59,11 +60,18 @@ pub struct SfuSettings {
 /// What the SFU tells the call layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MediaEvent {
-    /// A participant's connection failed or its media stopped: end the call.
-    Failed { call_id: String },
+    /// A side's connection failed or its media stopped; `since` is its last packet (Unix ms).
+    Lost { call_id: String, side: Side, since: i64 },
+    /// Media arrives again from a side reported lost.
+    Restored { call_id: String, side: Side },
     /// The call's recordings are closed: where (relative to the recording
-    /// root: the call id), and how many bytes.
-    Recorded { call_id: String, path: String, bytes: u64 },
+    /// root: the call id), how many bytes, and what cut them short.
+    Recorded {
+        call_id: String,
+        path: String,
+        bytes: u64,
+        error: Option<String>,
+    },
 }
 
 /// What the SFU needs to know of a call.
@@ -180,27 +188,48 @@ impl Sfu {
             .is_some_and(|r| Arc::ptr_eq(r.value(), room))
     }
 
-    /// A client's offer: (re)connects that participant; returns the answer SDP.
-    pub async fn offer(&self, info: RoomInfo, who: PeerInfo, sdp: &str) -> Result<String> {
-        let room = self.room(&info).await;
-        let existing = room.peer(who.side).filter(|p| p.out.session == who.session);
-        let peer = match existing {
-            Some(p) => p,
-            None => {
-                let peer = self.connect(&room, &info, &who).await?;
-                // The call ended while connecting: its room is closed, and
-                // nothing would close this connection.
-                if !self.is_open(&room) {
-                    room.remove(&peer).await;
-                    return Err(Error::new(ErrorCode::CallEnded, "the call has ended"));
-                }
-                peer
-            }
-        };
-        peer.offer(sdp).await
+    /// Whether a side of the call's media is lost now (no room: no).
+    pub fn media_lost(&self, call_id: &str) -> bool {
+        self.rooms.get(call_id).is_some_and(|r| r.media_lost())
     }
 
-    /// A new connection for `who`, replacing any earlier one of that side.
+    /// A client's offer: (re)connects that participant; returns the answer SDP.
+    ///
+    /// An offer from the session that holds the side's connection renegotiates
+    /// it. An offer from another session (a second tab, a reload) builds a new
+    /// connection and answers the offer on it first: only an offer that was
+    /// accepted replaces the working connection; a refused one leaves it as it was.
+    pub async fn offer(&self, info: RoomInfo, who: PeerInfo, sdp: &str) -> Result<String> {
+        let room = self.room(&info).await;
+        if let Some(p) = room.peer(who.side).filter(|p| p.out.session == who.session) {
+            return p.offer(sdp).await;
+        }
+        let peer = self.connect(&room, &info, &who).await?;
+        let answer = match peer.offer(sdp).await {
+            Ok(a) => a,
+            Err(e) => {
+                peer.close().await;
+                return Err(e);
+            }
+        };
+        // The call ended while connecting: its room is closed, and nothing
+        // would close this connection.
+        if !self.is_open(&room) {
+            peer.close().await;
+            return Err(Error::new(ErrorCode::CallEnded, "the call has ended"));
+        }
+        let (old, existing) = room.seat(&peer);
+        if let Some(old) = old {
+            room.unseat(&old).await;
+        }
+        // The other side's tracks: added now, sent in a server offer after this answer.
+        for publ in existing {
+            forward::subscribe(&peer, &publ).await;
+        }
+        Ok(answer)
+    }
+
+    /// A new, not yet seated connection for `who`.
     async fn connect(&self, room: &Arc<Room>, info: &RoomInfo, who: &PeerInfo) -> Result<Arc<Peer>> {
         let runtime = Arc::new(MuxRuntime::new(self.mux.clone(), engine::random_hex(8)));
         let peer = Peer::new(
@@ -223,13 +252,6 @@ impl Sfu {
             .await
             .map_err(|e| Error::Internal(anyhow::anyhow!("peer connection: {e}")))?;
         peer.set_pc(pc);
-        let (old, existing) = room.seat(&peer);
-        if let Some(old) = old {
-            room.unseat(&old).await;
-        }
-        for publ in existing {
-            forward::subscribe(&peer, &publ).await;
-        }
         Ok(peer)
     }
 
@@ -263,11 +285,12 @@ impl Sfu {
         let Some((_, room)) = self.rooms.remove(call_id) else {
             return;
         };
-        if let Some(bytes) = room.close().await {
+        if let Some(done) = room.close().await {
             let _ = self.events.send(MediaEvent::Recorded {
                 call_id: call_id.to_owned(),
                 path: call_id.to_owned(),
-                bytes,
+                bytes: done.bytes,
+                error: done.error,
             });
         }
     }
@@ -361,6 +384,7 @@ mod tests {
                 call_id: "c1".into(),
                 path: "c1".into(),
                 bytes: size,
+                error: None,
             }
         );
     }

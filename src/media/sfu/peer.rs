@@ -76,6 +76,10 @@ pub struct Peer {
     pub failed: AtomicBool,
     /// Unix ms of the last RTP packet received from this peer (0: none yet).
     pub last_rtp_ms: AtomicI64,
+    /// Unix ms this connection took its side's seat (0: not seated).
+    pub seated_ms: AtomicI64,
+    /// Unix ms ICE and DTLS first came up (0: not yet).
+    pub connected_ms: AtomicI64,
     /// Tracks this peer publishes.
     pub published: parking_lot::Mutex<Vec<Arc<Published>>>,
 }
@@ -102,6 +106,8 @@ impl Peer {
             negotiations: Arc::new(AtomicU64::new(0)),
             failed: AtomicBool::new(false),
             last_rtp_ms: AtomicI64::new(0),
+            seated_ms: AtomicI64::new(0),
+            connected_ms: AtomicI64::new(0),
             published: parking_lot::Mutex::new(Vec::new()),
         })
     }
@@ -324,6 +330,9 @@ impl PeerConnectionEventHandler for Handler {
             .store(state == RTCPeerConnectionState::Connected, Ordering::Relaxed);
         match state {
             RTCPeerConnectionState::Connected => {
+                let _ = peer
+                    .connected_ms
+                    .compare_exchange(0, now_ms(), Ordering::Relaxed, Ordering::Relaxed);
                 // A subscriber that just came up wants a keyframe of what it receives.
                 if let Some(room) = self.room.upgrade() {
                     tokio::spawn(async move { room.request_keyframes_for(peer.side).await });

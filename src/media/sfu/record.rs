@@ -5,15 +5,17 @@
 //! writer thread through a bounded queue (`RECORDING_QUEUE`; when it is full
 //! the packet is dropped from the recording, never from forwarding). The
 //! writer creates a side's file on its first packet, once: a side whose file
-//! cannot be created stays unrecorded for the rest of the call (no retry per
-//! packet). Closing a call's recording is one more message on the same queue,
-//! so every packet queued before it is written first; packets arriving after
-//! it are dropped.
+//! cannot be created, or whose write fails mid-call (a full disk), stays
+//! unrecorded for the rest of the call, with one log line and the error
+//! reported with the recording (it is stored on the call and shown in the
+//! history). Closing a call's recording is one more message on the same
+//! queue, so every packet queued before it is written first; packets
+//! arriving after it are dropped.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use rtc::rtp::packet::Packet;
 use tokio::sync::{mpsc, oneshot};
@@ -31,11 +33,20 @@ enum Job {
         rec: Arc<Recording>,
         side: Side,
         pkt: Packet,
+        /// 48 kHz samples since the call's media started, by the clock.
+        wall: u64,
     },
     Finish {
         rec: Arc<Recording>,
-        done: oneshot::Sender<Option<u64>>,
+        done: oneshot::Sender<Option<Finished>>,
     },
+}
+
+/// A closed recording: its total size, and the first error that cut a side short.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finished {
+    pub bytes: u64,
+    pub error: Option<String>,
 }
 
 /// The writer thread's queue; the thread ends when every handle is gone.
@@ -62,6 +73,7 @@ impl RecordingWriter {
             writer: self.clone(),
             finished: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
+            origin_ms: AtomicI64::new(0),
         })
     }
 }
@@ -75,18 +87,32 @@ pub struct Recording {
     finished: AtomicBool,
     /// Packets lost to a full queue.
     dropped: AtomicU64,
+    /// Unix ms the call's media started: position 0 of both files.
+    origin_ms: AtomicI64,
 }
 
 impl Recording {
-    /// Queues an audio packet of `side` (header extensions already stripped).
-    pub fn write(self: &Arc<Self>, side: Side, pkt: &Packet) {
+    /// The call's media started at `now_ms` (the first call counts).
+    pub fn start(&self, now_ms: i64) {
+        let _ = self
+            .origin_ms
+            .compare_exchange(0, now_ms, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    /// Queues an audio packet of `side` that arrived at `at_ms` (header extensions already stripped).
+    pub fn write(self: &Arc<Self>, side: Side, pkt: &Packet, at_ms: i64) {
         if self.finished.load(Ordering::Relaxed) {
             return;
         }
+        let origin = match self.origin_ms.load(Ordering::Relaxed) {
+            0 => at_ms,
+            o => o,
+        };
         let job = Job::Write {
             rec: self.clone(),
             side,
             pkt: pkt.clone(),
+            wall: (at_ms - origin).max(0) as u64 * 48,
         };
         if let Err(mpsc::error::TrySendError::Full(_)) = self.writer.tx.try_send(job) {
             let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
@@ -97,8 +123,8 @@ impl Recording {
     }
 
     /// Closes the files once everything queued before is written; returns
-    /// their total size (None: nothing was recorded, or already finished).
-    pub async fn finish(self: &Arc<Self>) -> Option<u64> {
+    /// their total size and any error (None: nothing was recorded, or already finished).
+    pub async fn finish(self: &Arc<Self>) -> Option<Finished> {
         let (done, result) = oneshot::channel();
         let job = Job::Finish {
             rec: self.clone(),
@@ -114,8 +140,12 @@ enum Slot {
     /// No packet yet: the file is created on the first.
     Pending,
     Recording(Box<OggRecorder>),
-    /// The file could not be created; not tried again.
-    Failed,
+    /// The file could not be created, or a write failed; not tried again.
+    /// What was written before a write failure is kept.
+    Failed {
+        error: String,
+        kept: Option<Box<OggRecorder>>,
+    },
 }
 
 /// The files of one call, owned by the writer thread.
@@ -130,35 +160,66 @@ impl CallFiles {
         }
     }
 
-    fn write(&mut self, dir: &Path, side: Side, pkt: Packet) {
+    fn write(&mut self, call_id: &str, dir: &Path, side: Side, pkt: Packet, wall: u64) {
         let slot = &mut self.sides[side.index()];
         if let Slot::Pending = slot {
             let path = track_path(dir, side);
             *slot = match OggRecorder::create(&path) {
                 Ok(rec) => Slot::Recording(Box::new(rec)),
                 Err(e) => {
-                    tracing::warn!(error = %e, path = %path.display(), "cannot start recording");
-                    Slot::Failed
+                    tracing::warn!(call = call_id, side = side.as_str(), error = %e, path = %path.display(), "cannot start recording; this side stays unrecorded");
+                    Slot::Failed {
+                        error: format!("the {} recording could not be created: {e}", side.as_str()),
+                        kept: None,
+                    }
                 }
             };
         }
-        if let Slot::Recording(rec) = slot {
-            rec.write(pkt);
+        if let Slot::Recording(rec) = slot
+            && let Err(e) = rec.write(pkt, wall)
+        {
+            tracing::warn!(call = call_id, side = side.as_str(), error = %e, "recording failed; the rest of this side is not recorded");
+            let Slot::Recording(rec) = std::mem::replace(slot, Slot::Pending) else {
+                return;
+            };
+            *slot = Slot::Failed {
+                error: format!("the {} recording stopped: {e}", side.as_str()),
+                kept: Some(rec),
+            };
         }
     }
 
-    /// Closes the files; their total size (None: no file).
-    fn finish(self) -> Option<u64> {
-        let mut total = None;
+    /// Closes the files; their total size and the first error (None: no file and no error).
+    fn finish(self) -> Option<Finished> {
+        let mut bytes = None;
+        let mut error = None;
         for slot in self.sides {
-            if let Slot::Recording(rec) = slot {
-                match rec.finish() {
-                    Ok(n) => *total.get_or_insert(0) += n,
-                    Err(e) => tracing::warn!(error = %e, "closing a recording failed"),
+            let rec = match slot {
+                Slot::Pending => continue,
+                Slot::Recording(rec) => rec,
+                Slot::Failed { error: e, kept } => {
+                    error.get_or_insert(e);
+                    match kept {
+                        Some(rec) => rec,
+                        None => continue,
+                    }
+                }
+            };
+            match rec.finish() {
+                Ok(n) => *bytes.get_or_insert(0) += n,
+                Err(e) => {
+                    tracing::warn!(error = %e, "closing a recording failed");
+                    error.get_or_insert(format!("closing a recording failed: {e}"));
                 }
             }
         }
-        total
+        match (bytes, error) {
+            (None, None) => None,
+            (bytes, error) => Some(Finished {
+                bytes: bytes.unwrap_or(0),
+                error,
+            }),
+        }
     }
 }
 
@@ -166,14 +227,17 @@ fn run(mut rx: mpsc::Receiver<Job>) {
     let mut calls: HashMap<Arc<str>, CallFiles> = HashMap::new();
     while let Some(job) = rx.blocking_recv() {
         match job {
-            Job::Write { rec, side, pkt } => {
+            Job::Write { rec, side, pkt, wall } => {
                 if rec.finished.load(Ordering::Relaxed) {
                     continue;
                 }
-                calls
-                    .entry(rec.call_id.clone())
-                    .or_insert_with(CallFiles::new)
-                    .write(&rec.dir, side, pkt);
+                calls.entry(rec.call_id.clone()).or_insert_with(CallFiles::new).write(
+                    &rec.call_id,
+                    &rec.dir,
+                    side,
+                    pkt,
+                    wall,
+                );
             }
             Job::Finish { rec, done } => {
                 rec.finished.store(true, Ordering::Relaxed);
@@ -209,19 +273,44 @@ mod tests {
         let dir = root.path().join("call");
         std::fs::write(&dir, b"in the way").unwrap();
         let mut files = CallFiles::new();
-        files.write(&dir, Side::Caller, pkt(1));
-        assert!(matches!(files.sides[0], Slot::Failed));
+        files.write("c", &dir, Side::Caller, pkt(1), 0);
+        assert!(matches!(files.sides[0], Slot::Failed { kept: None, .. }));
         // Even once creating it would work, it is not tried again.
         std::fs::remove_file(&dir).unwrap();
-        files.write(&dir, Side::Caller, pkt(2));
-        assert!(matches!(files.sides[0], Slot::Failed));
+        files.write("c", &dir, Side::Caller, pkt(2), 960);
+        assert!(matches!(files.sides[0], Slot::Failed { .. }));
         assert!(!dir.exists(), "no second attempt");
         // The other side is unaffected.
-        files.write(&dir, Side::Callee, pkt(1));
+        files.write("c", &dir, Side::Callee, pkt(1), 0);
         assert!(matches!(files.sides[1], Slot::Recording(_)));
-        assert!(files.finish().unwrap() > 0);
+        let done = files.finish().unwrap();
+        assert!(done.bytes > 0);
+        assert!(done.error.unwrap().contains("caller recording could not be created"));
         assert!(track_path(&dir, Side::Callee).exists());
         assert!(!track_path(&dir, Side::Caller).exists());
+    }
+
+    #[test]
+    fn a_write_that_fails_mid_call_stops_that_side_once_and_is_reported() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("call");
+        std::fs::create_dir_all(&dir).unwrap();
+        // The caller's file is a full disk.
+        std::os::unix::fs::symlink("/dev/full", track_path(&dir, Side::Caller)).unwrap();
+        let mut files = CallFiles::new();
+        let mut failed_at = None;
+        for seq in 1..2000u16 {
+            files.write("c", &dir, Side::Caller, pkt(seq), u64::from(seq - 1) * 960);
+            files.write("c", &dir, Side::Callee, pkt(seq), u64::from(seq - 1) * 960);
+            if failed_at.is_none() && matches!(files.sides[0], Slot::Failed { .. }) {
+                failed_at = Some(seq);
+            }
+        }
+        assert!(failed_at.is_some(), "the full disk was noticed");
+        let done = files.finish().unwrap();
+        let error = done.error.expect("the failure is reported with the recording");
+        assert!(error.contains("caller recording stopped"), "{error}");
+        assert!(done.bytes > 0, "the callee's side is whole");
     }
 
     #[tokio::test]
@@ -230,24 +319,50 @@ mod tests {
         let writer = RecordingWriter::start().unwrap();
         let dir = root.path().join("c1");
         let rec = writer.recording("c1".into(), dir.clone());
-        for seq in 1..=50 {
-            rec.write(Side::Caller, &pkt(seq));
+        let t0 = 1_000_000;
+        rec.start(t0);
+        for seq in 1..=50u16 {
+            rec.write(Side::Caller, &pkt(seq), t0 + i64::from(seq - 1) * 20);
         }
-        let bytes = rec.finish().await.expect("recorded");
+        let done = rec.finish().await.expect("recorded");
+        assert_eq!(done.error, None);
         let path = track_path(&dir, Side::Caller);
-        assert_eq!(bytes, std::fs::metadata(&path).unwrap().len());
+        assert_eq!(done.bytes, std::fs::metadata(&path).unwrap().len());
         // 2 header pages + 50 audio pages + end-of-stream page.
         let text = std::fs::read(&path).unwrap();
         assert_eq!(text.windows(4).filter(|w| w == b"OggS").count(), 53);
         // After finishing, packets are dropped and no file is reopened.
-        rec.write(Side::Caller, &pkt(51));
-        rec.write(Side::Callee, &pkt(1));
+        rec.write(Side::Caller, &pkt(51), t0 + 1_000);
+        rec.write(Side::Callee, &pkt(1), t0 + 1_000);
         assert_eq!(rec.finish().await, None);
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), bytes);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), done.bytes);
         assert!(!track_path(&dir, Side::Callee).exists());
         // A call with no audio has no recording.
         let silent = writer.recording("c2".into(), root.path().join("c2"));
         assert_eq!(silent.finish().await, None);
         assert!(!root.path().join("c2").exists());
+    }
+
+    #[tokio::test]
+    async fn a_side_that_starts_late_begins_with_silence_from_the_calls_start() {
+        let root = tempfile::tempdir().unwrap();
+        let writer = RecordingWriter::start().unwrap();
+        let dir = root.path().join("c1");
+        let rec = writer.recording("c1".into(), dir.clone());
+        let t0 = 1_000_000;
+        rec.start(t0);
+        rec.write(Side::Caller, &pkt(1), t0);
+        // The callee's first packet comes 1 s into the call.
+        rec.write(Side::Callee, &pkt(1), t0 + 1_000);
+        rec.finish().await.unwrap();
+        let pages = |side| {
+            std::fs::read(track_path(&dir, side))
+                .unwrap()
+                .windows(4)
+                .filter(|w| w == b"OggS")
+                .count()
+        };
+        assert_eq!(pages(Side::Caller), 4);
+        assert_eq!(pages(Side::Callee), 4 + 50, "50 frames of silence first");
     }
 }
