@@ -74,7 +74,11 @@ impl Application {
 
     /// As `build`, on an already-bound listener.
     pub async fn build_with_listener(settings: Settings, listener: TcpListener) -> anyhow::Result<Self> {
-        let store = Store::open(&settings.store).await?;
+        // The store's own message, once (not wrapped in "internal: …" and repeated).
+        let store = Store::open(&settings.store).await.map_err(|e| match e {
+            crate::error::Error::Internal(a) => a,
+            other => anyhow::anyhow!("{other}"),
+        })?;
         Self::build_with_store(settings, listener, store).await
     }
 
@@ -87,7 +91,20 @@ impl Application {
         let bus = Arc::new(LocalBus::new(registry.clone()));
         let livekit = settings.livekit.clone().map(LiveKitTokens::new);
         let shutdown = CancellationToken::new();
-        let (media, media_events) = if settings.media_mode == crate::media::MediaMode::Embedded {
+        let embedded = settings.media_mode == crate::media::MediaMode::Embedded;
+        let mut recording_unavailable = None;
+        if embedded && let Err(e) = crate::media::recording::check_writable(&settings.sfu.recording_dir) {
+            let why = format!(
+                "the recording directory {} cannot be written: {e}",
+                settings.sfu.recording_dir.display()
+            );
+            if settings.record_calls {
+                anyhow::bail!("{why}; fix SWITCHBOARD_RECORDING_DIR or turn SWITCHBOARD_RECORD_CALLS off");
+            }
+            tracing::warn!("{why}; calls asking to be recorded are refused");
+            recording_unavailable = Some(format!("calls cannot be recorded on this server: {why}"));
+        }
+        let (media, media_events) = if embedded {
             let (sfu, events) = Sfu::start(settings.sfu.clone(), bus.clone(), shutdown.clone())
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot bind the SFU's UDP port {}: {e}", settings.sfu.bind))?;
@@ -112,6 +129,7 @@ impl Application {
                 call_rate_burst: settings.call_rate_burst,
                 presence_batch_window: settings.presence_batch_window,
                 record_calls: settings.record_calls,
+                recording_unavailable,
             },
         );
         let verifier = Arc::new(Verifier::from_settings(&settings.auth));

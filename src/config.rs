@@ -64,6 +64,13 @@ pub const MAX_CONNECTIONS: usize = 200_000;
 /// Default `DATABASE_MAX_CONNECTIONS` (PostgreSQL pool size).
 pub const DATABASE_MAX_CONNECTIONS: u32 = 16;
 
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum SqliteSync {
     /// Durable across a crash of the process; a power loss may lose the last commits.
@@ -255,9 +262,17 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_NODE_ID", default_value = "local")]
     pub node_id: String,
 
-    /// Directory of the web demo served at `/` (skipped if missing).
-    #[arg(long, env = "SWITCHBOARD_WEB_DIR", default_value = "web-demo")]
-    pub web_dir: PathBuf,
+    /// Serve the web demo at `/` from this directory instead of the copy built into the binary.
+    #[arg(long, env = "SWITCHBOARD_WEB_DIR")]
+    pub web_dir: Option<PathBuf>,
+
+    /// Do not serve the web demo at all.
+    #[arg(long, env = "SWITCHBOARD_NO_WEB", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false, num_args = 0..=1, default_missing_value = "true")]
+    pub no_web: bool,
+
+    /// Log lines as `text` (for people) or `json` (one object per line, for collectors).
+    #[arg(long, env = "SWITCHBOARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 
     /// Development mode: fixed, loudly logged JWT secret and `POST /dev/token`.
     #[arg(long, env = "SWITCHBOARD_DEV", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false, num_args = 0..=1, default_missing_value = "true")]
@@ -321,7 +336,10 @@ pub struct Settings {
     pub call_rate_burst: u32,
     pub net: NetSettings,
     pub node_id: String,
+    /// `--web-dir`: the demo from disk.
     pub web_dir: Option<PathBuf>,
+    /// Serve the demo built into the binary (when `web_dir` is not set).
+    pub web_embedded: bool,
     pub sweep_interval: Duration,
     pub presence_batch_window: Duration,
     pub socket: SocketSettings,
@@ -353,6 +371,7 @@ impl Settings {
             net: NetSettings::default(),
             node_id: "local".into(),
             web_dir: None,
+            web_embedded: false,
             sweep_interval: SWEEP_INTERVAL,
             presence_batch_window: PRESENCE_BATCH_WINDOW,
             socket: SocketSettings::default(),
@@ -370,6 +389,7 @@ impl Settings {
     /// Resolves the flags; an error says what to fix.
     pub fn from_config(c: Config) -> Result<Self, String> {
         let auth = auth_settings(&c)?;
+        crate::store::url::parse(&c.database_url)?;
         let livekit = match (&c.livekit_api_key, &c.livekit_api_secret) {
             (Some(k), Some(s)) if !k.is_empty() && !s.is_empty() => Some(LiveKitSettings {
                 api_key: k.clone(),
@@ -426,7 +446,19 @@ impl Settings {
                 keepalive_timeout: Duration::from_secs(c.keepalive_timeout_secs.max(1)),
             },
             node_id: c.node_id,
-            web_dir: Some(c.web_dir),
+            web_embedded: !c.no_web,
+            web_dir: match c.web_dir {
+                Some(d) if !d.is_dir() => {
+                    return Err(format!("SWITCHBOARD_WEB_DIR {} is not a directory", d.display()));
+                }
+                Some(d) if c.no_web => {
+                    return Err(format!(
+                        "SWITCHBOARD_WEB_DIR {} and SWITCHBOARD_NO_WEB contradict each other",
+                        d.display()
+                    ));
+                }
+                other => other,
+            },
             sweep_interval: SWEEP_INTERVAL,
             presence_batch_window: Duration::from_millis(c.presence_batch_ms.min(5_000)),
             sfu: SfuSettings {
@@ -626,6 +658,15 @@ mod tests {
             assert!(err.contains("SUPABASE_URL"), "{bad}: {err}");
         }
         assert!(parse(&["--dev", "--supabase-jwks-url", "nope"]).is_err());
+    }
+
+    #[test]
+    fn a_database_url_that_is_neither_sqlite_nor_postgres_is_refused() {
+        for bad in ["postgress://x@localhost/db", "mysql://root@localhost/db", "::::"] {
+            let err = parse(&["--dev", "--database-url", bad]).unwrap_err();
+            assert!(err.contains("DATABASE_URL"), "{bad}: {err}");
+        }
+        assert!(parse(&["--dev", "--database-url", "postgres://u@h/db"]).is_ok());
     }
 
     #[test]

@@ -218,15 +218,21 @@ impl Error {
     }
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: ErrorInner<'a>,
+/// Every error response: `{"error": {"code", "message"}}`.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody<'a> {
+    pub error: ErrorInner<'a>,
 }
 
-#[derive(Serialize)]
-struct ErrorInner<'a> {
-    code: &'static str,
-    message: &'a str,
+/// A stable code (docs/api.md lists them) and a message for people.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ErrorDetail)]
+pub struct ErrorInner<'a> {
+    #[schema(value_type = String, example = "call_not_found")]
+    pub code: &'static str,
+    #[schema(value_type = String, example = "no such call")]
+    pub message: &'a str,
 }
 
 impl IntoResponse for Error {

@@ -1,7 +1,7 @@
 //! The `switchboard` binary: parse flags, set up logging, run the server until Ctrl-C / SIGTERM.
 
 use clap::Parser;
-use switchboard::config::DEV_JWT_SECRET;
+use switchboard::config::{DEV_JWT_SECRET, LogFormat};
 use switchboard::{Application, Config, Settings};
 use tracing_subscriber::EnvFilter;
 
@@ -10,14 +10,26 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Log filter when RUST_LOG is unset: the WebRTC stack's per-connection notices are not news.
-const DEFAULT_LOG: &str = "info,rtc_dtls=error,rtc_ice=error";
+/// Log filter when RUST_LOG is unset: switchboard at info; the WebRTC stack's
+/// per-connection notices (ICE checks, DTLS retransmits, SCTP) only when they are warnings or worse.
+const DEFAULT_LOG: &str = "info,webrtc=warn,rtc=warn,rtc_ice=error,rtc_dtls=error,rtc_srtp=warn,rtc_sctp=warn,\
+rtc_interceptor=warn,rtc_mdns=error,rtc_turn=warn,rtc_stun=warn,rtc_rtp=warn,rtc_rtcp=warn,rtc_sdp=warn,\
+rtc_media=warn,rtc_datachannel=warn,rtc_shared=warn";
+
+/// Text (colours only on a terminal) or JSON lines, filtered by RUST_LOG or `DEFAULT_LOG`.
+fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => builder.json().with_current_span(true).with_span_list(true).init(),
+        LogFormat::Text => builder.with_ansi(std::io::stdout().is_terminal()).init(),
+    }
+}
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG)))
-        .init();
     let config = Config::parse();
+    init_logging(config.log_format);
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = config.worker_threads {
         runtime.worker_threads(n.max(1));

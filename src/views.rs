@@ -24,7 +24,7 @@ fn iso_opt(ms: Option<Millis>) -> Option<String> {
 }
 
 /// A CallLog row as REST and the socket show it (`GET /api/voip/history` items).
-#[derive(Serialize, Debug, Clone)]
+#[derive(Serialize, Debug, Clone, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CallView {
     pub id: String,
@@ -34,9 +34,13 @@ pub struct CallView {
     pub to_user_type: ParticipantType,
     pub room_name: String,
     pub caller_name: Option<String>,
+    #[schema(format = DateTime, example = "2026-12-01T10:00:00.000Z")]
     pub started_at: String,
+    #[schema(format = DateTime)]
     pub answered_at: Option<String>,
+    #[schema(format = DateTime)]
     pub ended_at: Option<String>,
+    /// Whole seconds from answer to end.
     pub duration: i64,
     pub status: CallStatus,
     pub end_reason: Option<EndReason>,
@@ -125,7 +129,7 @@ pub struct UserView {
 }
 
 /// An agent in `GET /api/voip/agents/available` and in `presence` frames.
-#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+#[derive(Serialize, Debug, Clone, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentView {
     pub supabase_user_id: String,
@@ -133,6 +137,8 @@ pub struct AgentView {
     pub last_name: Option<String>,
     pub email: Option<String>,
     pub role: Option<String>,
+    /// `available`, `busy` or `away`.
+    #[schema(value_type = String, example = "available")]
     pub status: &'static str,
 }
 

@@ -11,7 +11,7 @@ pub type Millis = i64;
 
 /// Who a participant is in the CRM: an agent (`CRM_USER`) or a customer of the
 /// portal (`PORTAL_CUSTOMER`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ParticipantType {
     CrmUser,
@@ -36,7 +36,7 @@ impl ParticipantType {
 }
 
 /// The CallLog status. `Ringing` and `Active` are open; the rest are final.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum CallStatus {
     Ringing,
@@ -85,7 +85,7 @@ impl CallStatus {
 }
 
 /// Why a call ended, stored in `end_reason` and sent in `call.ended` & co.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EndReason {
     /// A participant hung up an ACTIVE call.

@@ -42,6 +42,9 @@ pub struct CallSettings {
     pub presence_batch_window: Duration,
     /// Record every call (embedded mode).
     pub record_calls: bool,
+    /// Why calls cannot be recorded on this server (the recording directory
+    /// is not writable), if they cannot.
+    pub recording_unavailable: Option<String>,
 }
 
 /// What a start request led to.
@@ -197,7 +200,13 @@ impl CallService {
                 "recording needs the embedded media mode",
             ));
         }
-        let record = embedded && record.unwrap_or(self.settings.record_calls);
+        if record == Some(true)
+            && let Some(why) = &self.settings.recording_unavailable
+        {
+            return Err(Error::new(ErrorCode::MediaUnavailable, why.clone()));
+        }
+        let record =
+            embedded && self.settings.recording_unavailable.is_none() && record.unwrap_or(self.settings.record_calls);
         // The insert itself detects busy lines. Two rounds: a line seen taken
         // may be released before the second look.
         for _ in 0..2 {
@@ -223,6 +232,7 @@ impl CallService {
                 CreateOutcome::CalleeBusy => {
                     let call = machine::busy(new, now);
                     self.store.insert_final_call(&call).await?;
+                    log_status(&call);
                     self.metrics.call_reached(CallStatus::Busy);
                     return Ok(StartOutcome::Busy { call });
                 }
@@ -253,6 +263,7 @@ impl CallService {
 
     /// Rings the callee's devices and marks both participants in a call.
     fn on_created(self: &Arc<Self>, call: &Call, callee_name: &str) -> Result<()> {
+        tracing::info!(call = %call.id, tenant = %call.tenant_id, user = %call.caller.user_id, callee = %call.callee.user_id, record = call.record, "call started");
         self.metrics.call_reached(CallStatus::Ringing);
         self.open.created(call);
         if let Some(deadline) = call.ring_deadline {
@@ -328,6 +339,7 @@ impl CallService {
     }
 
     /// Read → apply → conditional write → effects, retried on a lost race.
+    #[tracing::instrument(level = "info", name = "call", skip_all, fields(call = %call_id))]
     pub(super) async fn transition(
         self: &Arc<Self>,
         call_id: &str,
@@ -407,6 +419,7 @@ impl CallService {
         }
         self.open.advanced(call);
         if call.status != prev {
+            log_status(call);
             self.metrics.call_reached(call.status);
             self.media_follow(call, prev);
         }
@@ -432,5 +445,27 @@ impl CallService {
     /// Broadcasts an agent's visible status change to its tenant (batched per tenant).
     pub fn publish_presence(&self, change: Option<PresenceChange>) {
         self.presence.publish(change);
+    }
+}
+
+/// A call's answer and end, at info, with the call, tenant and user they concern.
+fn log_status(call: &Call) {
+    match call.status {
+        CallStatus::Active => {
+            tracing::info!(call = %call.id, tenant = %call.tenant_id, user = %call.callee.user_id, "call answered");
+        }
+        s if s.is_final() => {
+            let by = call.ended_by.as_deref().unwrap_or("system");
+            tracing::info!(
+                call = %call.id,
+                tenant = %call.tenant_id,
+                user = by,
+                status = s.as_str(),
+                reason = call.end_reason.map_or("", |r| r.as_str()),
+                duration = call.duration,
+                "call ended"
+            );
+        }
+        _ => {}
     }
 }

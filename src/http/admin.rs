@@ -1,9 +1,9 @@
 //! Admin API (service_role keys only): provision participants ahead of their first sign-in.
 
-use axum::Router;
 use axum::extract::State;
-use axum::routing::get;
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::json::{ApiJson, ApiPath, ApiQuery};
 use crate::app::AppState;
@@ -15,12 +15,14 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::store::Participant;
 use crate::views::iso;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/admin/participants/{id}", get(read).put(provision))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(read, provision))
 }
 
-#[derive(Deserialize)]
+/// A participant to create or update ahead of their first sign-in.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"tenantId": "acme", "participantType": "CRM_USER", "firstName": "Ann", "lastName": "Lee", "email": "ann@example.com"}))]
 struct Provision {
     tenant_id: String,
     participant_type: ParticipantType,
@@ -30,13 +32,17 @@ struct Provision {
     role: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
 struct TenantQuery {
+    /// The participant's tenant.
+    #[param(example = "acme")]
     tenant_id: String,
 }
 
-#[derive(Serialize)]
+/// A participant of the directory.
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ParticipantView {
     user_id: String,
@@ -46,7 +52,9 @@ struct ParticipantView {
     last_name: Option<String>,
     email: Option<String>,
     role: Option<String>,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     updated_at: String,
 }
 
@@ -84,6 +92,17 @@ fn check_text(what: &str, v: &Option<String>) -> Result<()> {
     Ok(())
 }
 
+/// Creates or updates a participant (service key only).
+#[utoipa::path(put, path = "/admin/participants/{id}", tag = "admin",
+    security(("service_key" = [])),
+    params(("id" = String, Path, description = "The participant's user id", example = "agent-ann")),
+    request_body = Provision,
+    responses(
+        (status = 200, description = "The participant as stored", body = ParticipantView),
+        (status = 400, description = "A malformed body", body = crate::error::ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = crate::error::ErrorBody),
+        (status = 403, description = "Not a service key", body = crate::error::ErrorBody),
+    ))]
 async fn provision(
     State(state): State<AppState>,
     _: ServiceAuth,
@@ -117,6 +136,17 @@ async fn provision(
     Ok(axum::Json(stored.into()))
 }
 
+/// Reads a participant (service key only).
+#[utoipa::path(get, path = "/admin/participants/{id}", tag = "admin",
+    security(("service_key" = [])),
+    params(("id" = String, Path, description = "The participant's user id", example = "agent-ann"), TenantQuery),
+    responses(
+        (status = 200, description = "The participant", body = ParticipantView),
+        (status = 400, description = "No `tenantId`", body = crate::error::ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = crate::error::ErrorBody),
+        (status = 403, description = "Not a service key", body = crate::error::ErrorBody),
+        (status = 404, description = "No such participant", body = crate::error::ErrorBody),
+    ))]
 async fn read(
     State(state): State<AppState>,
     _: ServiceAuth,

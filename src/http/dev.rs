@@ -1,10 +1,10 @@
 //! `POST /dev/token` (only with `--dev`): mint a token for any test identity.
 
-use axum::Router;
 use axum::extract::State;
-use axum::routing::post;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::json::ApiJson;
 use crate::app::AppState;
@@ -16,12 +16,14 @@ use crate::error::Result;
 /// Lifetime of dev tokens.
 pub const DEV_TOKEN_TTL_SECS: i64 = 24 * 3600;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/dev/token", post(token))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(token))
 }
 
-#[derive(Deserialize)]
+/// Who the token is for.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"userId": "agent-1", "tenantId": "acme", "participantType": "CRM_USER", "firstName": "Ann"}))]
 struct DevTokenRequest {
     user_id: Option<String>,
     tenant_id: Option<String>,
@@ -35,11 +37,19 @@ struct DevTokenRequest {
     service_role: bool,
 }
 
-#[derive(Serialize)]
+/// A token signed with the server's secret.
+#[derive(Serialize, utoipa::ToSchema)]
 struct DevTokenReply {
     token: String,
 }
 
+/// Mints a token for any identity (only with `--dev`).
+#[utoipa::path(post, path = "/dev/token", tag = "dev",
+    request_body = DevTokenRequest,
+    responses(
+        (status = 200, description = "The token", body = DevTokenReply),
+        (status = 400, description = "A malformed body", body = crate::error::ErrorBody),
+    ))]
 async fn token(
     State(state): State<AppState>,
     ApiJson(b): ApiJson<DevTokenRequest>,

@@ -1,28 +1,58 @@
 //! Liveness, readiness and metrics: `/healthz`, `/readyz`, `/metrics`.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use serde::Serialize;
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
 }
 
-async fn healthz() -> axum::Json<serde_json::Value> {
-    axum::Json(json!({"status": "ok"}))
+/// `{"status": "ok"}`.
+#[derive(Serialize, utoipa::ToSchema)]
+struct Health {
+    #[schema(example = "ok")]
+    status: &'static str,
 }
 
+/// `{"status": "ready", "store": "sqlite" | "postgres"}`.
+#[derive(Serialize, utoipa::ToSchema)]
+struct Ready {
+    #[schema(example = "ready")]
+    status: &'static str,
+    #[schema(example = "sqlite")]
+    store: &'static str,
+}
+
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "Alive", body = Health)))]
+async fn healthz() -> axum::Json<Health> {
+    axum::Json(Health { status: "ok" })
+}
+
+/// The store answers: the server can take calls.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = Ready),
+        (status = 503, description = "The store is not reachable", body = crate::error::ErrorBody),
+    ))]
 async fn readyz(State(state): State<AppState>) -> Response {
     match state.store.ping().await {
-        Ok(()) => axum::Json(json!({"status": "ready", "store": state.store.backend_name()})).into_response(),
+        Ok(()) => axum::Json(Ready {
+            status: "ready",
+            store: state.store.backend_name(),
+        })
+        .into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
             (
@@ -34,6 +64,9 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
+/// Prometheus / OpenMetrics text.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "The metrics", content_type = "application/openmetrics-text", body = String)))]
 async fn metrics(State(state): State<AppState>) -> Response {
     state.metrics.sockets.set(state.registry.session_count() as i64);
     if let Some(sfu) = &state.media {

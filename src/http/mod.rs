@@ -4,8 +4,10 @@ mod admin;
 mod dev;
 mod health;
 pub mod json;
+pub mod openapi;
 mod recording;
 mod voip;
+pub mod web;
 
 use std::any::Any;
 
@@ -28,6 +30,18 @@ async fn not_found() -> Error {
 
 async fn method_not_allowed() -> Error {
     Error::new(ErrorCode::MethodNotAllowed, "method not allowed on this route")
+}
+
+/// One span per request, named by its matched route: every log line of the
+/// request (a 5xx's cause, a call it starts) says which route it came from.
+async fn request_span(
+    matched: Option<axum::extract::MatchedPath>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = matched.as_ref().map_or("-", |m| m.as_str());
+    let span = tracing::info_span!("request", method = %req.method(), route);
+    tracing::Instrument::instrument(next.run(req), span).await
 }
 
 /// Counts every JSON error response by code (`switchboard_errors_total`).
@@ -83,27 +97,67 @@ fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response<axum::body::Body
     Error::Internal(anyhow::anyhow!("handler panicked")).into_response()
 }
 
-/// All routes, with the body limit, panic guard and JSON fallbacks.
-pub fn router(state: AppState) -> Router {
-    let mut api = Router::new()
+/// Every documented route, and the OpenAPI document made from them.
+pub fn routes(dev: bool) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    use utoipa::OpenApi;
+    let api = utoipa_axum::router::OpenApiRouter::new()
         .merge(voip::router())
         .merge(recording::router())
         .merge(admin::router());
-    api = api.fallback(not_found).method_not_allowed_fallback(method_not_allowed);
-    let mut app = Router::new()
+    let mut all = utoipa_axum::router::OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .nest("/api", api)
-        .merge(health::router())
-        .method_not_allowed_fallback(method_not_allowed);
-    if state.settings.dev {
-        app = app.merge(dev::router());
+        .merge(health::router());
+    if dev {
+        all = all.merge(dev::router());
     }
+    all.split_for_parts()
+}
+
+/// All routes, with the body limit, panic guard and JSON fallbacks.
+pub fn router(state: AppState) -> Router {
+    let (documented, mut doc) = routes(state.settings.dev);
+    // The document describes itself too.
+    doc.paths.paths.insert(
+        "/api/openapi.json".into(),
+        utoipa::openapi::path::PathItem::new(
+            utoipa::openapi::HttpMethod::Get,
+            utoipa::openapi::path::OperationBuilder::new()
+                .summary(Some("This OpenAPI document"))
+                .tag("operations")
+                .response(
+                    "200",
+                    utoipa::openapi::ResponseBuilder::new()
+                        .description("The OpenAPI 3.1 document of this server")
+                        .content("application/json", utoipa::openapi::ContentBuilder::new().build())
+                        .build(),
+                ),
+        ),
+    );
+    let text: std::sync::Arc<str> = doc.to_json().unwrap_or_default().into();
+    let document = Router::new()
+        .route("/api/openapi.json", axum::routing::get(openapi::serve))
+        .with_state(openapi::Document(text));
+    let api_fallbacks = Router::new().nest_service(
+        "/api",
+        Router::<AppState>::new()
+            .fallback(not_found)
+            .method_not_allowed_fallback(method_not_allowed)
+            .with_state(state.clone()),
+    );
+    let mut app = documented
+        .route_layer(axum::middleware::from_fn(request_span))
+        .merge(document)
+        .merge(api_fallbacks)
+        .method_not_allowed_fallback(method_not_allowed);
     let web = state.settings.web_dir.clone().filter(|d| d.is_dir());
     app = match web {
-        // The web demo: GET and HEAD only; anything else is a JSON 405.
+        // The web demo from disk (`--web-dir`): GET and HEAD only; anything else is a JSON 405.
         Some(dir) => app.fallback_service(
             axum::routing::get_service(ServeDir::new(dir).fallback(axum::routing::any(not_found)))
                 .fallback(method_not_allowed),
         ),
+        // The demo built into the binary.
+        None if state.settings.web_embedded => app.fallback(web::serve),
         None => app.fallback(not_found),
     };
     app.layer(axum::middleware::from_fn(json_errors))

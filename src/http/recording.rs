@@ -7,13 +7,13 @@
 
 use std::path::PathBuf;
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::json::{ApiPath, ApiQuery};
 use crate::app::AppState;
@@ -22,27 +22,31 @@ use crate::call::model::{Call, Side};
 use crate::error::{Error, ErrorCode, Result};
 use crate::media::recording::{call_dir, track_path};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/voip/calls/{id}/recording", get(manifest))
-        .route("/voip/calls/{id}/recording/{side}", get(track))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(manifest)).routes(routes!(track))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct TokenQuery {
+    /// The access token, for an `<audio src>` that cannot send headers.
     access_token: Option<String>,
 }
 
-#[derive(Serialize)]
+/// One participant's audio file.
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Track {
+    /// `caller` or `callee`.
+    #[schema(value_type = String, example = "caller")]
     side: &'static str,
     user_id: String,
     bytes: u64,
     url: String,
 }
 
-#[derive(Serialize)]
+/// A recorded call's tracks.
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Manifest {
     call_id: String,
@@ -65,6 +69,17 @@ async fn recorded_call(state: &AppState, headers: &HeaderMap, q: &TokenQuery, id
     Ok((call, dir))
 }
 
+/// The tracks of a call's recording (embedded media mode).
+#[utoipa::path(get, path = "/voip/calls/{id}/recording", tag = "recordings",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The call's id", example = "01a1fd42-a4bc-72a9-b928-68b62659c84c"), TokenQuery),
+    responses(
+        (status = 200, description = "The recording's tracks", body = Manifest),
+        (status = 400, description = "A malformed id", body = crate::error::ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = crate::error::ErrorBody),
+        (status = 403, description = "A service key cannot read recordings", body = crate::error::ErrorBody),
+        (status = 404, description = "No such call (`call_not_found`) or no recording (`recording_not_found`)", body = crate::error::ErrorBody),
+    ))]
 async fn manifest(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -90,6 +105,21 @@ async fn manifest(
     }))
 }
 
+/// One participant's recorded audio, Ogg/Opus.
+#[utoipa::path(get, path = "/voip/calls/{id}/recording/{side}", tag = "recordings",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "The call's id", example = "01a1fd42-a4bc-72a9-b928-68b62659c84c"),
+        ("side" = String, Path, description = "`caller` or `callee` (`.ogg` may follow)", example = "caller"),
+        TokenQuery,
+    ),
+    responses(
+        (status = 200, description = "The Ogg/Opus file", content_type = "audio/ogg", body = Vec<u8>),
+        (status = 400, description = "A malformed id", body = crate::error::ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = crate::error::ErrorBody),
+        (status = 403, description = "A service key cannot read recordings", body = crate::error::ErrorBody),
+        (status = 404, description = "No such call, side or file", body = crate::error::ErrorBody),
+    ))]
 async fn track(
     State(state): State<AppState>,
     headers: HeaderMap,

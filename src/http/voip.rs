@@ -1,9 +1,9 @@
 //! The CRM-compatible voice routes under `/api/voip`: agents, start-call, history, call actions.
 
-use axum::Router;
 use axum::extract::State;
-use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::json::{ApiJson, ApiPath, ApiQuery};
 use crate::app::AppState;
@@ -20,29 +20,39 @@ pub const HISTORY_DEFAULT_LIMIT: i64 = 50;
 /// Largest history page.
 pub const HISTORY_MAX_LIMIT: i64 = 200;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/voip/agents/available", get(agents))
-        .route("/voip/start-call", post(start_call))
-        .route("/voip/history", get(history))
-        .route("/voip/calls/{id}", get(call))
-        .route("/voip/calls/{id}/{action}", post(call_action))
-        .route("/voip/ws", get(crate::signal::route::upgrade))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(agents))
+        .routes(routes!(start_call))
+        .routes(routes!(history))
+        .routes(routes!(call))
+        .routes(routes!(call_action))
+        .routes(routes!(crate::signal::route::upgrade))
 }
 
+/// The agents of the caller's tenant who are online and available.
+#[utoipa::path(get, path = "/voip/agents/available", tag = "calls",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Available agents, in the order they came online", body = Vec<AgentView>),
+        (status = 401, description = "No token, or a bad one", body = crate::error::ErrorBody),
+    ))]
 async fn agents(State(state): State<AppState>, AuthUser(who): AuthUser) -> axum::Json<Vec<AgentView>> {
     axum::Json(state.registry.available_agents(&who.tenant_id))
 }
 
-#[derive(Deserialize)]
+/// `POST /api/voip/start-call`.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"calleeSupabaseId": "agent-1", "callerName": "Carol Customer"}))]
 struct StartCall {
     callee_supabase_id: String,
     caller_name: Option<String>,
     record: Option<bool>,
 }
 
-#[derive(Serialize)]
+/// The call just placed (RINGING, or BUSY: final at once).
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct StartCallReply {
     call_id: String,
@@ -54,6 +64,19 @@ struct StartCallReply {
     glare: Option<bool>,
 }
 
+/// Starts a call to an agent (customers) or anyone in the tenant (agents); the callee's devices ring.
+#[utoipa::path(post, path = "/voip/start-call", tag = "calls",
+    security(("bearer" = [])),
+    request_body = StartCall,
+    responses(
+        (status = 200, description = "Placed: RINGING, or BUSY when the callee is in a call", body = StartCallReply),
+        (status = 400, description = "A malformed body, or calling oneself", body = crate::error::ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = crate::error::ErrorBody),
+        (status = 403, description = "Customers may only call agents", body = crate::error::ErrorBody),
+        (status = 404, description = "No such participant in the tenant", body = crate::error::ErrorBody),
+        (status = 409, description = "The caller is already in a call", body = crate::error::ErrorBody),
+        (status = 429, description = "Too many calls started; see Retry-After", body = crate::error::ErrorBody),
+    ))]
 async fn start_call(
     State(state): State<AppState>,
     AuthUser(who): AuthUser,
@@ -88,12 +111,26 @@ async fn start_call(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct HistoryQuery {
+    /// Page size, 1 to 200 (default 50).
+    #[param(example = 20)]
     limit: Option<i64>,
+    /// The id of the last call of the previous page.
+    #[param(example = "")]
     before: Option<String>,
 }
 
+/// The caller's calls, newest first, a page at a time.
+#[utoipa::path(get, path = "/voip/history", tag = "calls",
+    security(("bearer" = [])),
+    params(HistoryQuery),
+    responses(
+        (status = 200, description = "A page of calls, newest first", body = Vec<CallView>),
+        (status = 400, description = "A bad `limit` or `before`", body = crate::error::ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = crate::error::ErrorBody),
+    ))]
 async fn history(
     State(state): State<AppState>,
     AuthUser(who): AuthUser,
@@ -118,6 +155,16 @@ async fn history(
     Ok(axum::Json(calls.iter().map(CallView::from).collect()))
 }
 
+/// One call, for its participants.
+#[utoipa::path(get, path = "/voip/calls/{id}", tag = "calls",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The call's id", example = "01a1fd42-a4bc-72a9-b928-68b62659c84c")),
+    responses(
+        (status = 200, description = "The call", body = CallView),
+        (status = 400, description = "A malformed id", body = crate::error::ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = crate::error::ErrorBody),
+        (status = 404, description = "No such call, or not the caller's", body = crate::error::ErrorBody),
+    ))]
 async fn call(
     State(state): State<AppState>,
     AuthUser(who): AuthUser,
@@ -127,7 +174,8 @@ async fn call(
     Ok(axum::Json(CallView::from(&call)))
 }
 
-#[derive(Serialize)]
+/// The call after the action, with the callee's media token on accept (LiveKit mode).
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ActionReply {
     #[serde(flatten)]
@@ -138,6 +186,21 @@ struct ActionReply {
     livekit_url: Option<String>,
 }
 
+/// Accept, decline, cancel or end a call.
+#[utoipa::path(post, path = "/voip/calls/{id}/{action}", tag = "calls",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "The call's id", example = "01a1fd42-a4bc-72a9-b928-68b62659c84c"),
+        ("action" = String, Path, description = "`accept` (callee), `decline` (callee), `cancel` (caller) or `end` (either)", example = "end"),
+    ),
+    responses(
+        (status = 200, description = "The call after the action", body = ActionReply),
+        (status = 400, description = "A malformed id", body = crate::error::ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = crate::error::ErrorBody),
+        (status = 403, description = "Not this participant's action (`not_callee`, `not_caller`)", body = crate::error::ErrorBody),
+        (status = 404, description = "No such call, or an unknown action", body = crate::error::ErrorBody),
+        (status = 409, description = "The call is not in a state the action applies to", body = crate::error::ErrorBody),
+    ))]
 async fn call_action(
     State(state): State<AppState>,
     AuthUser(who): AuthUser,

@@ -119,6 +119,14 @@ impl Timeline {
     }
 }
 
+/// Whether recordings can be written under `root`: creates it if missing, writes and removes a probe file.
+pub fn check_writable(root: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(root)?;
+    let probe = root.join(format!(".switchboard-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"probe")?;
+    std::fs::remove_file(&probe)
+}
+
 /// A call's recording directory: `rel` (the call id, as stored with the call)
 /// under `root`. `None` if `rel` could leave `root` (absolute, `..`, empty):
 /// the stored value comes from the database.
@@ -372,6 +380,20 @@ mod tests {
         assert!(both > first, "{both} > {first}");
         let (pages_n, _) = pages(&std::fs::read(&path).unwrap());
         assert_eq!(pages_n, 8, "two chained streams of 2 header + 1 audio + 1 end pages");
+    }
+
+    #[test]
+    fn a_directory_that_cannot_be_written_is_found_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(
+            check_writable(&dir.path().join("new/sub")).is_ok(),
+            "created when missing"
+        );
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, b"x").unwrap();
+        assert!(check_writable(&file).is_err(), "a file is no directory");
+        assert!(check_writable(&file.join("below")).is_err());
+        assert!(check_writable(Path::new("/proc/switchboard-recordings")).is_err());
     }
 
     #[test]

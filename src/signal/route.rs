@@ -20,6 +20,16 @@ pub struct WsQuery {
     access_token: Option<String>,
 }
 
+/// The signaling socket (docs/protocol.md); the token may also come as `?access_token=`.
+#[utoipa::path(get, path = "/voip/ws", tag = "socket",
+    security(("bearer" = [])),
+    params(("access_token" = Option<String>, Query, description = "The access token (browsers cannot set headers on a WebSocket)")),
+    responses(
+        (status = 101, description = "Switched to the WebSocket protocol"),
+        (status = 400, description = "Not a WebSocket upgrade request", body = crate::error::ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = crate::error::ErrorBody),
+        (status = 429, description = "The user holds the most sockets allowed", body = crate::error::ErrorBody),
+    ))]
 pub async fn upgrade(
     State(state): State<AppState>,
     query: Result<Query<WsQuery>, QueryRejection>,

@@ -65,7 +65,9 @@ enum End {
     Shutdown,
 }
 
-/// Runs a session inside its tracing span (session, user, tenant): every log line of it says whose it is.
+/// Runs a session. Its tracing span (session, user, tenant) is entered for
+/// the welcome, each request and the disconnect, so every log line of them
+/// says whose it is; the idle loop itself runs outside it (no span work per poll).
 pub async fn run(
     socket: WebSocket,
     state: AppState,
@@ -76,8 +78,14 @@ pub async fn run(
 ) {
     let id = state.next_session_id();
     let span = tracing::info_span!("session", session = id, user = %who.user_id, tenant = %who.tenant_id);
-    let session = Session { state, who, id, conn };
-    tracing::Instrument::instrument(run_in_span(socket, session, expires_at), span).await;
+    let session = Session {
+        state,
+        who,
+        id,
+        conn,
+        span,
+    };
+    run_session(socket, session, expires_at).await;
     drop(slot);
 }
 
@@ -87,9 +95,11 @@ struct Session {
     who: Arc<Identity>,
     id: u64,
     conn: Option<ConnHandle>,
+    span: tracing::Span,
 }
 
-async fn run_in_span(mut socket: WebSocket, session: Session, expires_at: i64) {
+async fn run_session(mut socket: WebSocket, session: Session, expires_at: i64) {
+    use tracing::Instrument;
     let (state, who, id) = (&session.state, &session.who, session.id);
     let limits = state.settings.socket.clone();
     let (tx, rx) = flume::bounded::<Outbound>(limits.outbound_queue);
@@ -98,7 +108,7 @@ async fn run_in_span(mut socket: WebSocket, session: Session, expires_at: i64) {
 
     // The heavy, occasional futures (store queries, call handling) are boxed:
     // inlined, they would make every idle socket's task ~20 KB.
-    let end = match Box::pin(welcome(state, who, id, before)).await {
+    let end = match Box::pin(welcome(state, who, id, before).instrument(session.span.clone())).await {
         Ok(text) => {
             if socket.send(Message::Text(text.into())).await.is_ok() {
                 let auth = SessionAuth { expires_at };
@@ -120,8 +130,9 @@ async fn run_in_span(mut socket: WebSocket, session: Session, expires_at: i64) {
     }
     state.calls.publish_presence(change.presence);
     if change.edge
-        && let Err(e) = Box::pin(state.calls.user_went_offline(who)).await
+        && let Err(e) = Box::pin(state.calls.user_went_offline(who).instrument(session.span.clone())).await
     {
+        let _enter = session.span.enter();
         e.log_if_internal();
     }
 }
@@ -268,7 +279,11 @@ async fn serve(
                     Some(Ok(Message::Text(text))) => {
                         state.metrics.frames_in.inc();
                         let expiry = auth.expires_at;
-                        if let Some(reply) = Box::pin(handle::request(state, who, id, text.as_str(), &mut auth)).await
+                        let handled = tracing::Instrument::instrument(
+                            handle::request(state, who, id, text.as_str(), &mut auth),
+                            session.span.clone(),
+                        );
+                        if let Some(reply) = Box::pin(handled).await
                             && socket.send(Message::Text(reply.into())).await.is_err()
                         {
                             return End::Client;
@@ -361,7 +376,7 @@ async fn serve(
                         }
                     }
                     TokenStep::Close => {
-                        tracing::info!("token expired without auth.refresh; closing the socket");
+                        tracing::info!(parent: &session.span, "token expired without auth.refresh; closing the socket");
                         let _ = tokio::time::timeout(CLOSE_TIMEOUT, close(socket, CLOSE_TOKEN_EXPIRED, "token expired")).await;
                         return End::Dropped;
                     }
@@ -383,7 +398,7 @@ async fn serve(
 /// connection then lingers `SLOW_CLOSE_LINGER` so the client can read up to it.
 async fn slow(session: &Session, socket: &mut WebSocket, reason: &'static str) -> End {
     session.state.metrics.slow_consumers.inc();
-    tracing::info!(reason, "dropping a slow consumer");
+    tracing::info!(parent: &session.span, reason, "dropping a slow consumer");
     if let Some(conn) = &session.conn {
         conn.linger_for(SLOW_CLOSE_LINGER);
     }

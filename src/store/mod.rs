@@ -9,6 +9,7 @@
 mod calls;
 mod participants;
 mod sqlite_writer;
+pub mod url;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -22,7 +23,7 @@ pub use calls::CreateOutcome;
 pub use participants::Participant;
 pub use sqlite_writer::{MAX_BATCH, WRITE_QUEUE};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// How long a request waits for a pooled connection before `unavailable`.
 pub const POOL_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -30,6 +31,21 @@ pub const POOL_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Readers in the SQLite reader pool.
 pub const SQLITE_READERS: u32 = 4;
+
+/// A PostgreSQL server that does not answer within this long is reported as unreachable.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The innermost cause of an error, said once (sqlx repeats its sources in its own text).
+fn cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut inner = e;
+    while let Some(src) = inner.source() {
+        inner = src;
+    }
+    match e.downcast_ref::<sqlx::Error>() {
+        Some(sqlx::Error::Database(db)) => db.message().to_owned(),
+        _ => inner.to_string(),
+    }
+}
 
 /// How the store is opened.
 #[derive(Clone, Debug)]
@@ -74,41 +90,78 @@ pub(crate) use on_read;
 
 impl Store {
     /// Opens (creating the SQLite file if needed) and migrates the store.
+    /// A failure says, once, what could not be opened and why.
     pub async fn open(opts: &StoreOptions) -> Result<Self> {
-        let url = opts.url.trim();
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let connect = PgConnectOptions::from_str(url).map_err(|e| anyhow::anyhow!("DATABASE_URL: {e}"))?;
-            Self::open_postgres(connect, opts.max_connections).await
-        } else {
-            Self::open_sqlite(url, opts.sqlite_synchronous_full).await
+        match url::parse(&opts.url).map_err(|e| Error::Internal(anyhow::anyhow!(e)))? {
+            url::DatabaseUrl::Postgres { url } => {
+                let connect = PgConnectOptions::from_str(&url).map_err(|e| {
+                    Error::Internal(anyhow::anyhow!(
+                        "DATABASE_URL is not a valid PostgreSQL URL: {}",
+                        cause(&e)
+                    ))
+                })?;
+                Self::open_postgres(connect, opts.max_connections).await
+            }
+            url::DatabaseUrl::Sqlite { path } => Self::open_sqlite(&path, opts.sqlite_synchronous_full).await,
         }
     }
 
     /// Opens and migrates PostgreSQL with explicit options (tests use a schema per run).
     pub async fn open_postgres(connect: PgConnectOptions, max_connections: u32) -> Result<Self> {
+        let server = format!(
+            "{}:{} (database {:?})",
+            connect.get_host(),
+            connect.get_port(),
+            connect.get_database().unwrap_or("")
+        );
+        // One connection first: a pool would report only that it timed out.
+        use sqlx::Connection;
+        let first = tokio::time::timeout(CONNECT_TIMEOUT, sqlx::PgConnection::connect_with(&connect)).await;
+        match first {
+            Err(_) => {
+                return Err(Error::Internal(anyhow::anyhow!(
+                    "cannot connect to PostgreSQL at {server}: no answer within {} s",
+                    CONNECT_TIMEOUT.as_secs()
+                )));
+            }
+            Ok(Err(e)) => {
+                return Err(Error::Internal(anyhow::anyhow!(
+                    "cannot connect to PostgreSQL at {server}: {}",
+                    cause(&e)
+                )));
+            }
+            Ok(Ok(conn)) => {
+                let _ = conn.close().await;
+            }
+        }
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(POOL_ACQUIRE_TIMEOUT)
             .connect_with(connect)
-            .await?;
-        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+            .await
+            .map_err(|e| {
+                Error::Internal(anyhow::anyhow!(
+                    "cannot connect to PostgreSQL at {server}: {}",
+                    cause(&e)
+                ))
+            })?;
+        sqlx::migrate!("./migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|e| Error::Internal(anyhow::anyhow!("migrating PostgreSQL at {server} failed: {e}")))?;
         Ok(Self {
             backend: Arc::new(Backend::Postgres(pool)),
         })
     }
 
     async fn open_sqlite(url: &str, full_sync: bool) -> Result<Self> {
-        let path = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .unwrap_or(url);
-        let path = path.split('?').next().unwrap_or(path);
-        if path.is_empty() || path == ":memory:" {
-            return Err(anyhow::anyhow!(
-                "DATABASE_URL: SQLite needs a file path (in-memory databases are not supported)"
-            )
-            .into());
-        }
+        let path = url;
+        let failed = |e: &(dyn std::error::Error + 'static)| {
+            Error::Internal(anyhow::anyhow!(
+                "cannot open the SQLite database {path:?}: {}",
+                cause(e)
+            ))
+        };
         let base = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -122,16 +175,20 @@ impl Store {
             .foreign_keys(true);
         // Migrations first (the reader pool opens read-only, the writer may
         // not start on an old schema).
-        let mut conn = base.connect().await?;
-        sqlx::migrate!("./migrations/sqlite").run(&mut conn).await?;
+        let mut conn = base.connect().await.map_err(|e| failed(&e))?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&mut conn)
+            .await
+            .map_err(|e| Error::Internal(anyhow::anyhow!("migrating the SQLite database {path:?} failed: {e}")))?;
         use sqlx::Connection;
-        conn.close().await?;
+        conn.close().await.map_err(|e| failed(&e))?;
         let writer = sqlite_writer::Writer::open(std::path::Path::new(path), full_sync, SQLITE_BUSY_TIMEOUT)?;
         let read = SqlitePoolOptions::new()
             .max_connections(SQLITE_READERS)
             .acquire_timeout(POOL_ACQUIRE_TIMEOUT)
             .connect_with(base.clone().read_only(true))
-            .await?;
+            .await
+            .map_err(|e| failed(&e))?;
         Ok(Self {
             backend: Arc::new(Backend::Sqlite { writer, read }),
         })

@@ -3,12 +3,14 @@
 mod helpers;
 mod rtc_client;
 
+mod binary;
 mod calls;
 mod edge;
 mod jwks;
 mod livekit;
 mod media;
 mod media_recovery;
+mod openapi;
 mod rest;
 mod restart;
 mod security;

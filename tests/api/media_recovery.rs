@@ -232,10 +232,55 @@ async fn recordings_stay_in_step_across_a_reconnect(b: Backend) {
     back.close().await;
 }
 
+async fn a_recording_that_fails_mid_call_is_reported_on_the_call(b: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let app = embedded(b, move |s| s.sfu.recording_dir = root).await;
+    let (c, a) = (customer("t1", "c"), agent("t1", "a"));
+    let mut cw = app.connect(&c).await;
+    let mut aw = app.connect(&a).await;
+    let id = crate::media::call(&mut cw, &mut aw, false, true).await;
+    // The caller's file will be a full disk.
+    let call_dir = dir.path().join(&id);
+    std::fs::create_dir_all(&call_dir).unwrap();
+    std::os::unix::fs::symlink("/dev/full", call_dir.join("caller.ogg")).unwrap();
+    aw.request(json!({"type": "call.accept", "callId": id})).await;
+    let caller = join(&app, &c, &id, 0x1111_1111, CALLEE_TAG).await;
+    let callee = join(&app, &a, &id, 0x2222_2222, CALLER_TAG).await;
+    tokio::time::timeout(Duration::from_secs(15), async {
+        tokio::try_join!(caller.wait_connected(), callee.wait_connected())
+    })
+    .await
+    .expect("connected")
+    .unwrap();
+    // Enough audio to fill the writer's buffer a few times over.
+    tokio::join!(caller.send_audio(400, CALLER_TAG), callee.send_audio(400, CALLEE_TAG));
+    cw.request(json!({"type": "call.end", "callId": id})).await;
+    let mut row = app.state.store.get_call(&id).await.unwrap().unwrap();
+    for _ in 0..100 {
+        if row.recording_bytes.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        row = app.state.store.get_call(&id).await.unwrap().unwrap();
+    }
+    let error = row.recording_error.clone().expect("the failure is stored on the call");
+    assert!(error.contains("caller") && error.contains("No space left"), "{error}");
+    assert!(row.recording_bytes.unwrap() > 0, "the callee's side was recorded");
+    // And shown wherever the call is.
+    let (_, view) = app.get(&format!("/api/voip/calls/{id}"), Some(&app.token(&c))).await;
+    assert_eq!(view["recordingError"], error.as_str());
+    let (_, history) = app.get("/api/voip/history", Some(&app.token(&a))).await;
+    assert_eq!(history[0]["recordingError"], error.as_str());
+    caller.close().await;
+    callee.close().await;
+}
+
 crate::on_both_backends!(
     a_bad_offer_from_a_second_tab_leaves_the_call_working,
     a_replacement_that_never_connects_does_not_mask_the_loss,
     a_reload_that_re_offers_within_the_grace_keeps_the_call,
     a_reload_that_never_returns_ends_at_the_moment_of_loss,
     recordings_stay_in_step_across_a_reconnect,
+    a_recording_that_fails_mid_call_is_reported_on_the_call,
 );

@@ -1,0 +1,219 @@
+//! The OpenAPI document: every route it lists is called with its documented examples, and every
+//! answer must be a documented status whose body validates against the documented schema.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+/// Validates `body` against `schema`, whose `$ref`s point into `doc`'s components.
+fn check_schema(doc: &Value, schema: &Value, body: &Value, what: &str) {
+    let mut root = schema.clone();
+    if let Some(obj) = root.as_object_mut() {
+        obj.insert("$schema".into(), json!("https://json-schema.org/draft/2020-12/schema"));
+        obj.insert("components".into(), doc["components"].clone());
+    }
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&root)
+        .unwrap_or_else(|e| panic!("{what}: the documented schema does not compile: {e}"));
+    let errors: Vec<String> = validator
+        .iter_errors(body)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{what}: the body does not match the document: {errors:?}\nbody: {body}"
+    );
+}
+
+/// The example the document gives for an operation's JSON body, if it has one.
+fn body_example(doc: &Value, op: &Value) -> Option<Value> {
+    let content = &op["requestBody"]["content"]["application/json"];
+    if !content["example"].is_null() {
+        return Some(content["example"].clone());
+    }
+    let schema = &content["schema"];
+    let schema = match schema["$ref"].as_str() {
+        Some(r) => &doc["components"]["schemas"][r.rsplit('/').next().unwrap()],
+        None => schema,
+    };
+    (!schema["example"].is_null()).then(|| schema["example"].clone())
+}
+
+struct Fixture {
+    app: TestApp,
+    customer: String,
+    service: String,
+    call_id: String,
+    _agent: Ws,
+}
+
+async fn fixture(b: Backend) -> Fixture {
+    let app = spawn_with(b, |s| s.dev = true).await;
+    let agent = app.connect(&agent("t1", "agent-1")).await;
+    let customer = app.token(&customer("t1", "carol"));
+    let (status, placed) = app
+        .post(
+            "/api/voip/start-call",
+            Some(&customer),
+            json!({"calleeSupabaseId": "agent-1"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{placed}");
+    let call_id = placed["callId"].as_str().unwrap().to_owned();
+    Fixture {
+        service: app.service_token(),
+        app,
+        customer,
+        call_id,
+        _agent: agent,
+    }
+}
+
+/// Calls one documented operation with its examples; returns the status, after checking the answer.
+async fn call_operation(f: &Fixture, doc: &Value, path: &str, method: &str, op: &Value, token: Option<&str>) -> u16 {
+    let what = format!("{} {path}", method.to_uppercase());
+    let mut url = path.to_owned();
+    let mut query = Vec::new();
+    for p in op["parameters"].as_array().into_iter().flatten() {
+        let name = p["name"].as_str().unwrap();
+        let example = match &p["example"] {
+            Value::String(s) => s.clone(),
+            Value::Null => continue,
+            other => other.to_string(),
+        };
+        match p["in"].as_str() {
+            // A real call of the fixture stands in for the example call id.
+            Some("path") if name == "id" && path.starts_with("/api/voip/calls/") => {
+                url = url.replace("{id}", &f.call_id)
+            }
+            Some("path") => url = url.replace(&format!("{{{name}}}"), &example),
+            Some("query") if name != "access_token" => query.push((name.to_owned(), example)),
+            _ => {}
+        }
+    }
+    assert!(!url.contains('{'), "{what}: a path parameter has no example");
+    let mut req = f
+        .app
+        .http
+        .request(method.to_uppercase().parse().unwrap(), f.app.url(&url))
+        .query(&query);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(body) = body_example(doc, op) {
+        req = req.json(&body);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let ctype = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let bytes = resp.bytes().await.unwrap();
+    let documented = &op["responses"][status.to_string()];
+    assert!(
+        !documented.is_null(),
+        "{what}: answered {status}, which the document does not list: {}",
+        String::from_utf8_lossy(&bytes)
+    );
+    let Some(content) = documented["content"].as_object() else {
+        return status;
+    };
+    let (media, spec) = content
+        .iter()
+        .find(|(m, _)| ctype.starts_with(m.as_str()))
+        .unwrap_or_else(|| panic!("{what}: {status} came as {ctype:?}, documented as {:?}", content.keys()));
+    if media == "application/json" && !spec["schema"].is_null() {
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{what}: not JSON: {e}"));
+        check_schema(doc, &spec["schema"], &body, &format!("{what} → {status}"));
+    }
+    status
+}
+
+async fn every_documented_route_answers_as_documented(b: Backend) {
+    let f = fixture(b).await;
+    let (status, doc) = f.app.get("/api/openapi.json", None).await;
+    assert_eq!(status, 200);
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    let paths = doc["paths"].as_object().unwrap();
+    // The routes the server has: a route missing from the document fails here.
+    let listed: BTreeSet<&str> = paths.keys().map(String::as_str).collect();
+    for route in [
+        "/api/voip/agents/available",
+        "/api/voip/start-call",
+        "/api/voip/history",
+        "/api/voip/calls/{id}",
+        "/api/voip/calls/{id}/{action}",
+        "/api/voip/calls/{id}/recording",
+        "/api/voip/calls/{id}/recording/{side}",
+        "/api/voip/ws",
+        "/api/admin/participants/{id}",
+        "/api/openapi.json",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/dev/token",
+    ] {
+        assert!(listed.contains(route), "{route} is not documented: {listed:?}");
+    }
+    let mut succeeded = BTreeSet::new();
+    // Writes first (PUT before GET of the same participant, the start-call after the action), then reads.
+    let mut ops: Vec<(&str, &str, &Value)> = Vec::new();
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            ops.push((path, method, op));
+        }
+    }
+    ops.sort_by_key(|(path, method, _)| (*method == "get", path.contains("start-call"), path.to_string()));
+    for (path, method, op) in &ops {
+        let security: Vec<&str> = op["security"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|s| s.as_object().unwrap().keys().map(String::as_str))
+            .collect();
+        let token = if security.contains(&"service_key") {
+            Some(f.service.as_str())
+        } else if security.contains(&"bearer") {
+            Some(f.customer.as_str())
+        } else {
+            None
+        };
+        let status = call_operation(&f, &doc, path, method, op, token).await;
+        if (200..300).contains(&status) {
+            succeeded.insert(format!("{} {path}", method.to_uppercase()));
+        }
+        // Without its token, a secured route says why, as documented.
+        if token.is_some() {
+            assert_eq!(
+                call_operation(&f, &doc, path, method, op, None).await,
+                401,
+                "{method} {path}"
+            );
+        }
+    }
+    // Everything but what needs a WebSocket or a recording (not in p2p mode) succeeded with its examples.
+    let expected_failures = [
+        "GET /api/voip/ws",
+        "GET /api/voip/calls/{id}/recording",
+        "GET /api/voip/calls/{id}/recording/{side}",
+    ];
+    for op in &ops {
+        let name = format!("{} {}", op.1.to_uppercase(), op.0);
+        assert_eq!(
+            succeeded.contains(&name),
+            !expected_failures.contains(&name.as_str()),
+            "{name}: succeeded = {succeeded:?}"
+        );
+    }
+}
+
+crate::on_both_backends!(every_documented_route_answers_as_documented);
