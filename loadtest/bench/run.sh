@@ -71,7 +71,7 @@ start_switchboard() {
   [ -n "$SB_PID" ] && { kill "$SB_PID"; wait "$SB_PID" 2>/dev/null || true; }
   rm -f "$TMP"/bench.db*
   target/release/switchboard --dev --addr "127.0.0.1:$SB_PORT" --database-url "sqlite://$TMP/bench.db" \
-    --call-rate-per-minute 1000000 --call-rate-burst 1000000 --web-dir "$TMP/none" --rtc-port 0 \
+    --call-rate-per-minute 1000000 --call-rate-burst 1000000 --no-web --max-connections-per-ip 0 --rtc-port 0 \
     >>"$OUT/switchboard.log" 2>&1 &
   SB_PID=$!
   wait_port "$SB_PORT"

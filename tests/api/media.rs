@@ -118,6 +118,9 @@ async fn opus_flows_both_ways_through_the_sfu(b: Backend) {
     // The server's answer carried the offer's ref; its candidates name the shared port.
     let frames = caller.frames().expect("the test client keeps frames");
     assert!(frames.iter().any(|f| f["type"] == "rtc.answer" && f["ref"] == "offer"));
+    // The answer to the first offer carries no candidates: they come as rtc.candidate (docs/protocol.md § 5).
+    let answer = frames.iter().find(|f| f["type"] == "rtc.answer").unwrap();
+    assert!(!answer["sdp"].as_str().unwrap().contains("a=candidate"), "{answer}");
     let port = sfu(&app).udp_addr().port().to_string();
     let cand = frames
         .iter()

@@ -1,6 +1,7 @@
 // The call controller shared by both pages: one call at a time, its media,
 // and the in-call view (timer, mute, camera, hang up).
 
+import { me } from "./client.js";
 import { CallMedia } from "./media.js";
 import { $, explain, fmtDuration, notice } from "./ui.js";
 
@@ -122,6 +123,11 @@ export class Phone {
       },
       onState: (state) => {
         $("#incall").dataset.media = state;
+        // Rejoined after a reload: the call is back once media is.
+        if (state === "connected" && this.call === call && call.rejoining) {
+          call.rejoining = false;
+          this.show(call.answeredAt ? `In call with ${call.name}` : `Calling ${call.name}…`);
+        }
       },
       onError: (err) => notice(explain(err), "error"),
     });
@@ -138,12 +144,38 @@ export class Phone {
     }
   }
 
-  /** After a (re)connect: a call the server no longer has open ended while we were away. */
+  /**
+   * After a (re)connect: a call the server no longer has open ended while we
+   * were away; after a page reload, the server's open call is rejoined (a new
+   * media connection, offered within the reconnect grace).
+   */
   resync(welcome) {
     const call = this.call;
-    if (!call) return;
-    const open = (welcome.activeCalls || []).some((c) => c.id === call.id);
-    if (!open) this.finish(`The call with ${call.name} ended while the connection was down.`, "error");
+    if (call) {
+      const open = (welcome.activeCalls || []).some((c) => c.id === call.id);
+      if (!open) this.finish(`The call with ${call.name} ended while the connection was down.`, "error");
+      return;
+    }
+    const myId = me()?.userId;
+    const open = (welcome.activeCalls || []).find((c) => c.status === "ACTIVE" || c.fromUserId === myId);
+    if (open) this.rejoin(open, myId);
+  }
+
+  /** Takes up an open call this page did not start (a reload): says "reconnecting" until media is back. */
+  async rejoin(c, myId) {
+    const isCaller = c.fromUserId === myId;
+    const name = isCaller ? c.toName || c.toUserId : c.callerName || c.fromUserId;
+    this.call = {
+      id: c.id,
+      name,
+      isCaller,
+      answeredAt: c.answeredAt ? Date.parse(c.answeredAt) : null,
+      rejoining: true,
+    };
+    this.show(`Reconnecting to ${name}…`);
+    this.onChange();
+    await this.startMedia();
+    if (this.call?.answeredAt && this.mode === "p2p") await this.call?.media?.offerToPeer();
   }
 
   /** Frames about calls and media; returns true if handled. */

@@ -25,6 +25,10 @@ export function explain(err) {
     rate_limited: "Too many calls in a short time: wait a minute and try again.",
     call_already_answered: "This call was already answered on another device.",
     call_ended: "This call has already ended.",
+    call_not_found: "This call is over or was never yours.",
+    too_many_sockets: "Too many tabs are open for this user: close one and reload.",
+    auth_unavailable: "The sign-in service cannot be reached right now; try again shortly.",
+    token_expired: "Your sign-in has expired: sign in again.",
     timeout: "The server did not answer in time.",
   };
   return words[err?.code] || err?.message || "Something went wrong.";
@@ -111,6 +115,13 @@ export async function renderHistory(tbody, rows, me) {
       rec.append(link);
     } else {
       rec.textContent = "—";
+    }
+    if (r.recordingError) {
+      // The recording is missing a side or stops early: say why.
+      const why = document.createElement("div");
+      why.className = "recording-error";
+      why.textContent = `Recording incomplete: ${r.recordingError}`;
+      rec.append(why);
     }
   }
 }

@@ -60,7 +60,6 @@ before(async () => {
       "--dev",
       "--addr", `127.0.0.1:${port}`,
       "--database-url", `sqlite://${join(tmp, "demo.db")}`,
-      "--web-dir", join(root, "web-demo"),
       "--rtc-port", "0",
       "--recording-dir", join(tmp, "recordings"),
       "--ring-timeout-secs", String(RING_SECS),
@@ -194,6 +193,48 @@ test("a customer calls an agent, they talk, the agent hangs up, history shows th
   }
   await shot(agent, "agent-history");
   await shot(customer, "customer-history");
+});
+
+test("a page reloaded during a call rejoins it: reconnecting, then media flows again", async () => {
+  const agent = await signIn("Agent Alice");
+  const customer = await signIn("Customer Carol");
+  await customer.locator('[data-call="agent-alice"]').click({ timeout: WAIT });
+  await agent.locator("#incoming:not([hidden])").waitFor({ timeout: WAIT });
+  await agent.locator("#accept-btn").click();
+  await agent.locator('#incall[data-state="active"]').waitFor({ timeout: WAIT });
+  await eventually("inbound audio before the reload", async () => (await inboundAudioBytes(agent)) > 0);
+  // Every call status the reloaded page shows, in order.
+  await agent.addInitScript(() => {
+    window.__statuses = [];
+    new MutationObserver(() => {
+      const t = document.querySelector("#call-status")?.textContent;
+      if (t && window.__statuses.at(-1) !== t) window.__statuses.push(t);
+    }).observe(document, { subtree: true, childList: true, characterData: true });
+  });
+  const reloadedAt = Date.now();
+  await agent.reload();
+  await agent.locator('#conn[data-state="online"]').waitFor({ timeout: WAIT });
+  await agent.locator('#incall[data-state="active"]').waitFor({ timeout: WAIT });
+  await eventually("back in the call", async () => /In call with/.test(await agent.locator("#call-status").textContent()));
+  const back = (Date.now() - reloadedAt) / 1000;
+  const seen = await agent.evaluate(() => window.__statuses);
+  assert.ok(seen.some((t) => /Reconnecting/.test(t)), `statuses after the reload: ${JSON.stringify(seen)}`);
+  // Media flows again both ways, on the reloaded page's new connection.
+  for (const page of [agent, customer]) {
+    const first = await eventually("inbound audio after the reload", async () => (await inboundAudioBytes(page)) > 0 && inboundAudioBytes(page));
+    await eventually(`inbound audio grows past ${first}`, async () => (await inboundAudioBytes(page)) > first);
+  }
+  console.log(`reload: back in the call ${back.toFixed(1)} s after the reload`);
+  await shot(agent, "agent-rejoined");
+  assert.equal(await customer.locator("#incall").isVisible(), true, "the customer never left the call");
+  await customer.locator("#hangup-btn").click();
+  for (const page of [agent, customer]) {
+    const row = await eventually("history row", async () => {
+      const r = await lastCall(page);
+      return r.status === "COMPLETED" && r;
+    });
+    assert.equal(row.status, "COMPLETED");
+  }
 });
 
 test("a declined call is shown as declined to the customer", async () => {
