@@ -167,7 +167,8 @@ impl Verifier {
                         "token has no `kid` naming its signing key",
                     ));
                 };
-                match jwks.key(kid).await {
+                // Boxed: the fetch is a large future that plain HS256 checks should not carry.
+                match Box::pin(jwks.key(kid)).await {
                     Lookup::Found(k) if k.algorithm == alg => (KeyRef::Shared(k.key), alg),
                     Lookup::Found(_) => {
                         return Err(refuse(

@@ -78,16 +78,26 @@ impl Drop for InFlight {
     }
 }
 
-/// Held by a connection until it is fully closed (a permit, an address slot).
-pub type Holds = Box<dyn Send + Sync>;
+/// Held by a connection until it is fully closed: its permit and its address's slot.
+pub struct Holds {
+    pub permit: tokio::sync::OwnedSemaphorePermit,
+    pub slot: Option<super::limits::IpSlot>,
+}
 
 /// The connection type served: a TCP stream with the idle deadline.
+///
+/// Costs nothing per read or write once the connection is a WebSocket: the
+/// upgraded flag is cached and the idle timer freed on first sight of it.
 pub struct Conn {
     stream: Option<TcpStream>,
     shared: Arc<ConnShared>,
     keepalive: Duration,
-    last_io: Instant,
-    idle: Pin<Box<Sleep>>,
+    /// Upgraded (cached from `shared`; it never goes back).
+    upgraded: bool,
+    /// Bytes moved since the idle deadline was last set.
+    active: bool,
+    /// The idle deadline, made when first needed.
+    idle: Option<Pin<Box<Sleep>>>,
     holds: Option<Holds>,
     /// Bytes were written since the peer last sent any: it may not have read them yet.
     unread_by_peer: bool,
@@ -95,13 +105,13 @@ pub struct Conn {
 
 impl Conn {
     pub fn new(stream: TcpStream, keepalive: Duration, holds: Holds) -> Self {
-        let now = Instant::now();
         Self {
             stream: Some(stream),
             shared: Arc::default(),
             keepalive,
-            last_io: now,
-            idle: Box::pin(tokio::time::sleep_until(now + keepalive)),
+            upgraded: false,
+            active: true,
+            idle: None,
             holds: Some(holds),
             unread_by_peer: false,
         }
@@ -111,20 +121,30 @@ impl Conn {
         ConnHandle(self.shared.clone())
     }
 
-    fn idle_applies(&self) -> bool {
-        !self.shared.upgraded.load(Ordering::Acquire) && self.shared.in_flight.load(Ordering::Acquire) == 0
-    }
-
-    /// Polls the idle deadline; `Err` once it passed with nothing moving.
+    /// On a read that would wait: `Err` once nothing moved for `keepalive`
+    /// while no request was in flight.
     fn poll_idle(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
-        if !self.idle_applies() {
+        if self.shared.upgraded.load(Ordering::Acquire) {
+            self.upgraded = true;
+            self.idle = None;
             return Ok(());
         }
-        let deadline = self.last_io + self.keepalive;
-        if self.idle.deadline() != deadline {
-            self.idle.as_mut().reset(deadline);
+        if self.shared.in_flight.load(Ordering::Acquire) > 0 {
+            // The idle time starts when the response is done.
+            self.active = true;
+            return Ok(());
         }
-        if self.idle.as_mut().poll(cx).is_ready() {
+        if self.active || self.idle.is_none() {
+            self.active = false;
+            let deadline = Instant::now() + self.keepalive;
+            match &mut self.idle {
+                Some(sleep) => sleep.as_mut().reset(deadline),
+                None => self.idle = Some(Box::pin(tokio::time::sleep_until(deadline))),
+            }
+        }
+        if let Some(sleep) = &mut self.idle
+            && sleep.as_mut().poll(cx).is_ready()
+        {
             self.shared.timed_out.store(true, Ordering::Relaxed);
             return Err(io::Error::new(io::ErrorKind::TimedOut, "keep-alive idle timeout"));
         }
@@ -136,6 +156,15 @@ impl Conn {
             .as_mut()
             .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))
     }
+
+    fn wrote(&mut self, r: &Poll<io::Result<usize>>) {
+        if let Poll::Ready(Ok(n)) = r
+            && *n > 0
+        {
+            self.active = true;
+            self.unread_by_peer = true;
+        }
+    }
 }
 
 impl AsyncRead for Conn {
@@ -145,11 +174,12 @@ impl AsyncRead for Conn {
         match Pin::new(this.stream()?).poll_read(cx, buf) {
             Poll::Ready(r) => {
                 if buf.filled().len() > before {
-                    this.last_io = Instant::now();
+                    this.active = true;
                     this.unread_by_peer = false;
                 }
                 Poll::Ready(r)
             }
+            Poll::Pending if this.upgraded => Poll::Pending,
             Poll::Pending => match this.poll_idle(cx) {
                 Ok(()) => Poll::Pending,
                 Err(e) => Poll::Ready(Err(e)),
@@ -162,12 +192,7 @@ impl AsyncWrite for Conn {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         let r = Pin::new(this.stream()?).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = r
-            && n > 0
-        {
-            this.last_io = Instant::now();
-            this.unread_by_peer = true;
-        }
+        this.wrote(&r);
         r
     }
 
@@ -186,12 +211,7 @@ impl AsyncWrite for Conn {
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         let r = Pin::new(this.stream()?).poll_write_vectored(cx, bufs);
-        if let Poll::Ready(Ok(n)) = r
-            && n > 0
-        {
-            this.last_io = Instant::now();
-            this.unread_by_peer = true;
-        }
+        this.wrote(&r);
         r
     }
 

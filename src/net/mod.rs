@@ -111,7 +111,7 @@ pub async fn serve(
             limits::refuse(stream, net.max_connections_per_ip);
             continue;
         };
-        let conn = Conn::new(stream, net.keepalive_timeout, Box::new((permit, slot)));
+        let conn = Conn::new(stream, net.keepalive_timeout, conn::Holds { permit, slot });
         tracker.spawn(serve_one(
             conn,
             peer,

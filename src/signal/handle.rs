@@ -8,6 +8,7 @@
 use serde_json::value::RawValue;
 
 use super::protocol::{self, Request};
+use super::session::Session;
 use crate::app::AppState;
 use crate::auth::claims::Identity;
 use crate::auth::extract::participant_until;
@@ -25,22 +26,39 @@ pub struct SessionAuth {
 }
 
 /// Handles one text frame; returns the reply to send, if any.
-pub async fn request(
-    state: &AppState,
-    who: &std::sync::Arc<Identity>,
-    session: SessionId,
-    text: &str,
-    auth: &mut SessionAuth,
-) -> Option<String> {
+///
+/// Control requests run inside the session's span; the high-rate ones
+/// (`rtc.signal`, `rtc.candidate`, `ping`) do not (an error of theirs is
+/// logged inside a span made for it).
+pub async fn request(s: &Session, text: &str, auth: &mut SessionAuth) -> Option<String> {
+    let (state, who, session) = (&s.state, &s.who, s.id);
     let frame = match protocol::parse(text) {
         Ok(f) => f,
         Err(e) => return Some(error_frame(state, e.reference, e.code, &e.message, None)),
     };
     let reference = frame.reference;
-    match dispatch(state, who, session, frame.request, reference, auth).await {
+    // The high-rate frames take a small future of their own; everything else
+    // (call handling, SDP, token checks: large futures) is boxed, so the
+    // future made for every relayed frame stays a few hundred bytes.
+    let result = match frame.request {
+        Request::RtcSignal { call_id, data } => state
+            .calls
+            .relay(who, &call_id, data)
+            .await
+            .map(|()| reference.map(|_| ack(reference))),
+        Request::Ping => Ok(Some(ServerMsg::Pong { reference }.to_text())),
+        request => {
+            let dispatched = dispatch(state, who, session, request, reference, auth);
+            Box::pin(tracing::Instrument::instrument(dispatched, s.span())).await
+        }
+    };
+    match result {
         Ok(reply) => reply,
         Err(e) => {
-            e.log_if_internal();
+            if e.code().status().is_server_error() {
+                let _enter = s.span().entered();
+                e.log_if_internal();
+            }
             let message = e.public_message();
             Some(error_frame(state, reference, e.code(), &message, e.retry_after_secs()))
         }
@@ -104,7 +122,9 @@ async fn dispatch(
     let reply = match request {
         Request::Ping => ServerMsg::Pong { reference }.to_text(),
         Request::AuthRefresh { access_token } => {
-            let (fresh, expires_at) = participant_until(state, Some(&access_token)).await?;
+            // Boxed: the token check (a JWKS fetch, maybe) is a large future, and
+            // every frame's request future would otherwise carry its size.
+            let (fresh, expires_at) = Box::pin(participant_until(state, Some(&access_token))).await?;
             if fresh.user_id != who.user_id || fresh.tenant_id != who.tenant_id || fresh.kind != who.kind {
                 return Err(Error::new(
                     ErrorCode::Forbidden,
@@ -187,4 +207,26 @@ async fn dispatch(
         }
     };
     Ok(Some(reply))
+}
+
+#[cfg(test)]
+mod tests {
+    /// The request future is allocated for every frame (relay included): keep it small.
+    #[test]
+    fn the_per_frame_request_future_stays_small() {
+        fn size_of_request() -> usize {
+            // Never polled: only its size matters.
+            let f = |s: &'static super::Session, a: &'static mut super::SessionAuth| super::request(s, "", a);
+            std::mem::size_of_val(&f) + size_of_fut(f)
+        }
+        fn size_of_fut<F, R>(_: F) -> usize
+        where
+            F: Fn(&'static super::Session, &'static mut super::SessionAuth) -> R,
+        {
+            std::mem::size_of::<R>()
+        }
+        let n = size_of_request();
+        println!("request future: {n} bytes");
+        assert!(n < 1024, "the request future grew to {n} bytes");
+    }
 }

@@ -15,13 +15,13 @@
 //! `max_unread_bytes` was written since the last one, and its pong proves the
 //! client read everything before it.
 
-use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::SinkExt;
+use smallvec::SmallVec;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
@@ -65,9 +65,11 @@ enum End {
     Shutdown,
 }
 
-/// Runs a session. Its tracing span (session, user, tenant) is entered for
-/// the welcome, each request and the disconnect, so every log line of them
-/// says whose it is; the idle loop itself runs outside it (no span work per poll).
+/// Runs a session. Its tracing span (session, user, tenant) is made when
+/// there is something to say: for the welcome, each control request and the
+/// disconnect, so every log line of them says whose it is. High-rate frames
+/// (`rtc.signal`, `rtc.candidate`, `ping`) and the idle loop carry none: no
+/// span work per relayed message, no span memory per idle socket.
 pub async fn run(
     socket: WebSocket,
     state: AppState,
@@ -76,39 +78,22 @@ pub async fn run(
     slot: SocketSlot,
     conn: Option<ConnHandle>,
 ) {
+    // One async fn, not a wrapper around another: an async fn keeps its
+    // arguments for its whole life, so a wrapper would hold the socket twice.
     let id = state.next_session_id();
-    let span = tracing::info_span!("session", session = id, user = %who.user_id, tenant = %who.tenant_id);
-    let session = Session {
-        state,
-        who,
-        id,
-        conn,
-        span,
-    };
-    run_session(socket, session, expires_at).await;
-    drop(slot);
-}
-
-/// Who a session is, and the connection under it.
-struct Session {
-    state: AppState,
-    who: Arc<Identity>,
-    id: u64,
-    conn: Option<ConnHandle>,
-    span: tracing::Span,
-}
-
-async fn run_session(mut socket: WebSocket, session: Session, expires_at: i64) {
+    let session = Session { state, who, id, conn };
+    let mut socket = socket;
+    let _slot = slot;
     use tracing::Instrument;
-    let (state, who, id) = (&session.state, &session.who, session.id);
-    let limits = state.settings.socket.clone();
-    let (tx, rx) = flume::bounded::<Outbound>(limits.outbound_queue);
+    let state = &session.state;
+    let (who, id) = (&session.who, session.id);
+    let (tx, rx) = flume::bounded::<Outbound>(state.settings.socket.outbound_queue);
     let kill = CancellationToken::new();
     let (_, before) = state.registry.connect(who, SessionHandle::new(id, tx, kill.clone()));
 
     // The heavy, occasional futures (store queries, call handling) are boxed:
     // inlined, they would make every idle socket's task ~20 KB.
-    let end = match Box::pin(welcome(state, who, id, before).instrument(session.span.clone())).await {
+    let end = match Box::pin(welcome(state, who, id, before).instrument(session.span())).await {
         Ok(text) => {
             if socket.send(Message::Text(text.into())).await.is_ok() {
                 let auth = SessionAuth { expires_at };
@@ -129,11 +114,27 @@ async fn run_session(mut socket: WebSocket, session: Session, expires_at: i64) {
         return;
     }
     state.calls.publish_presence(change.presence);
-    if change.edge
-        && let Err(e) = Box::pin(state.calls.user_went_offline(who).instrument(session.span.clone())).await
-    {
-        let _enter = session.span.enter();
-        e.log_if_internal();
+    if change.edge {
+        let span = session.span();
+        if let Err(e) = Box::pin(state.calls.user_went_offline(who).instrument(span.clone())).await {
+            let _enter = span.enter();
+            e.log_if_internal();
+        }
+    }
+}
+
+/// Who a session is, and the connection under it.
+pub(super) struct Session {
+    pub state: AppState,
+    pub who: Arc<Identity>,
+    pub id: u64,
+    conn: Option<ConnHandle>,
+}
+
+impl Session {
+    /// The session's span, for what it is about to log.
+    pub fn span(&self) -> tracing::Span {
+        tracing::info_span!("session", session = self.id, user = %self.who.user_id, tenant = %self.who.tenant_id)
     }
 }
 
@@ -179,8 +180,9 @@ struct Lag {
     spacing: u64,
     written: u64,
     acked: u64,
-    /// Pings in flight, oldest first: payload, when sent, and `written` at that moment.
-    pings: VecDeque<(u64, Instant, u64)>,
+    /// Pings in flight, oldest first: payload, when sent, and `written` at that moment
+    /// (inline for the usual one or two: no allocation per idle socket).
+    pings: SmallVec<[(u64, Instant, u64); 2]>,
     next_ping: u64,
 }
 
@@ -198,13 +200,13 @@ impl Lag {
 
     /// Enough was written since the last ping to send another.
     fn wants_ping(&self) -> bool {
-        let mark = self.pings.back().map_or(self.acked, |p| p.2);
+        let mark = self.pings.last().map_or(self.acked, |p| p.2);
         self.written - mark >= self.spacing && self.pings.len() < MAX_PINGS_IN_FLIGHT
     }
 
     /// When the oldest unanswered ping was sent.
     fn oldest(&self) -> Option<Instant> {
-        self.pings.front().map(|p| p.1)
+        self.pings.first().map(|p| p.1)
     }
 
     /// A pong arrived: it answers its ping and every earlier one (a client may
@@ -214,18 +216,18 @@ impl Lag {
         let Ok(id) = <[u8; 8]>::try_from(payload).map(u64::from_be_bytes) else {
             return;
         };
-        while let Some(&(pid, _, mark)) = self.pings.front() {
+        while let Some(&(pid, _, mark)) = self.pings.first() {
             if pid > id {
                 break;
             }
             self.acked = mark;
-            self.pings.pop_front();
+            self.pings.remove(0);
         }
     }
 
     fn ping(&mut self) -> u64 {
         self.next_ping += 1;
-        self.pings.push_back((self.next_ping, Instant::now(), self.written));
+        self.pings.push((self.next_ping, Instant::now(), self.written));
         self.next_ping
     }
 }
@@ -253,6 +255,32 @@ fn instant_of(unix_ms: i64) -> Instant {
     Instant::now() + Duration::from_millis(left.min(365 * 86_400_000))
 }
 
+/// The session's timed duties, served by one timer (one `Sleep` per socket,
+/// polled once per loop turn, whatever the number of duties).
+struct Clock {
+    /// The next heartbeat ping (and idle check).
+    ping_due: Instant,
+    /// The token's next step and when.
+    token: (TokenStep, Instant),
+    timer: Pin<Box<Sleep>>,
+}
+
+impl Clock {
+    /// The earliest duty, given the oldest unanswered ping's lag deadline.
+    fn next(&self, lag_due: Option<Instant>) -> Instant {
+        let next = self.ping_due.min(self.token.1);
+        lag_due.map_or(next, |l| l.min(next))
+    }
+
+    /// Points the timer at the earliest duty (no-op if it already does).
+    fn rearm(&mut self, lag_due: Option<Instant>) {
+        let next = self.next(lag_due);
+        if self.timer.deadline() != next {
+            self.timer.as_mut().reset(next);
+        }
+    }
+}
+
 async fn serve(
     socket: &mut WebSocket,
     session: &Session,
@@ -260,17 +288,21 @@ async fn serve(
     kill: &CancellationToken,
     mut auth: SessionAuth,
 ) -> End {
-    let (state, who, id) = (&session.state, &session.who, session.id);
+    let state = &session.state;
     let limits = &state.settings.socket;
     let leeway = state.settings.auth.leeway_secs;
-    let mut ping = tokio::time::interval_at(Instant::now() + limits.ping_interval, limits.ping_interval);
     let mut last_heard = Instant::now();
     let shutdown = state.shutdown.clone();
     let mut lag = Lag::new(limits.max_unread_bytes);
-    let mut warned = false;
-    let (mut step, at) = token_step(auth.expires_at, warned, limits.token_warning, leeway);
-    let mut token_timer: Pin<Box<Sleep>> = Box::pin(tokio::time::sleep_until(instant_of(at)));
-    let mut lag_timer: Option<Pin<Box<Sleep>>> = None;
+    let lag_due = |lag: &Lag| lag.oldest().map(|t| t + limits.max_lag);
+    let (step, at) = token_step(auth.expires_at, false, limits.token_warning, leeway);
+    let ping_due = last_heard + limits.ping_interval;
+    let token = (step, instant_of(at));
+    let mut clock = Clock {
+        ping_due,
+        token,
+        timer: Box::pin(tokio::time::sleep_until(ping_due.min(token.1))),
+    };
     loop {
         tokio::select! {
             incoming = socket.recv() => {
@@ -279,20 +311,15 @@ async fn serve(
                     Some(Ok(Message::Text(text))) => {
                         state.metrics.frames_in.inc();
                         let expiry = auth.expires_at;
-                        let handled = tracing::Instrument::instrument(
-                            handle::request(state, who, id, text.as_str(), &mut auth),
-                            session.span.clone(),
-                        );
-                        if let Some(reply) = Box::pin(handled).await
+                        if let Some(reply) = Box::pin(handle::request(session, text.as_str(), &mut auth)).await
                             && socket.send(Message::Text(reply.into())).await.is_err()
                         {
                             return End::Client;
                         }
                         if auth.expires_at != expiry {
-                            warned = false;
-                            let (s, at) = token_step(auth.expires_at, warned, limits.token_warning, leeway);
-                            step = s;
-                            token_timer.as_mut().reset(instant_of(at));
+                            let (s, at) = token_step(auth.expires_at, false, limits.token_warning, leeway);
+                            clock.token = (s, instant_of(at));
+                            clock.rearm(lag_due(&lag));
                         }
                     }
                     Some(Ok(Message::Binary(_))) => {
@@ -303,14 +330,14 @@ async fn serve(
                     }
                     Some(Ok(Message::Pong(payload))) => {
                         lag.pong(&payload);
-                        arm(&mut lag_timer, lag.oldest(), limits.max_lag);
+                        clock.rearm(lag_due(&lag));
                     }
                     Some(Ok(Message::Ping(_))) => {}
                     Some(Ok(Message::Close(_))) | None => return End::Client,
                     Some(Err(e)) => {
                         if is_too_big(e) {
                             // The rest of the frame is still arriving: the connection
-                            // drains it after this close (listener.rs), so the client
+                            // drains it after this close (net/conn.rs), so the client
                             // sees 1009 rather than a reset.
                             let _ = close(socket, CLOSE_TOO_BIG, "frame exceeds the size limit").await;
                             return End::Dropped;
@@ -338,49 +365,52 @@ async fn serve(
                     return slow(session, socket, "slow consumer: too far behind").await;
                 }
                 if lag.wants_ping() {
+                    let first = lag.pings.is_empty();
                     if send_ping(socket, &mut lag).await.is_err() {
                         return End::Client;
                     }
-                    arm(&mut lag_timer, lag.oldest(), limits.max_lag);
-                }
-            }
-            _ = ping.tick() => {
-                if last_heard.elapsed() >= limits.idle_timeout {
-                    let _ = close(socket, CLOSE_GOING_AWAY, "idle timeout").await;
-                    return End::Dropped;
-                }
-                if lag.pings.is_empty() {
-                    if send_ping(socket, &mut lag).await.is_err() {
-                        return End::Client;
+                    if first {
+                        clock.rearm(lag_due(&lag));
                     }
-                    arm(&mut lag_timer, lag.oldest(), limits.max_lag);
                 }
             }
-            _ = async { lag_timer.as_mut().expect("guarded").await }, if lag_timer.is_some() => {
-                return slow(session, socket, "slow consumer: ping not answered").await;
-            }
-            _ = token_timer.as_mut() => {
-                match step {
-                    TokenStep::Warn => {
-                        warned = true;
-                        let (s, at) = token_step(auth.expires_at, warned, limits.token_warning, leeway);
-                        step = s;
-                        token_timer.as_mut().reset(instant_of(at));
-                        let frame = ServerMsg::AuthExpiring {
-                            expires_at: iso(auth.expires_at.saturating_mul(1000)),
-                            closes_in_secs: (at - now_ms()).max(0) / 1000,
+            _ = clock.timer.as_mut() => {
+                let now = Instant::now();
+                if lag_due(&lag).is_some_and(|d| d <= now) {
+                    return slow(session, socket, "slow consumer: ping not answered").await;
+                }
+                if clock.token.1 <= now {
+                    match clock.token.0 {
+                        TokenStep::Warn => {
+                            let (s, at) = token_step(auth.expires_at, true, limits.token_warning, leeway);
+                            clock.token = (s, instant_of(at));
+                            let frame = ServerMsg::AuthExpiring {
+                                expires_at: iso(auth.expires_at.saturating_mul(1000)),
+                                closes_in_secs: (at - now_ms()).max(0) / 1000,
+                            }
+                            .to_text();
+                            if socket.send(Message::Text(frame.into())).await.is_err() {
+                                return End::Client;
+                            }
                         }
-                        .to_text();
-                        if socket.send(Message::Text(frame.into())).await.is_err() {
-                            return End::Client;
+                        TokenStep::Close => {
+                            tracing::info!(parent: &session.span(), "token expired without auth.refresh; closing the socket");
+                            let _ = tokio::time::timeout(CLOSE_TIMEOUT, close(socket, CLOSE_TOKEN_EXPIRED, "token expired")).await;
+                            return End::Dropped;
                         }
                     }
-                    TokenStep::Close => {
-                        tracing::info!(parent: &session.span, "token expired without auth.refresh; closing the socket");
-                        let _ = tokio::time::timeout(CLOSE_TIMEOUT, close(socket, CLOSE_TOKEN_EXPIRED, "token expired")).await;
+                }
+                if clock.ping_due <= now {
+                    if last_heard.elapsed() >= limits.idle_timeout {
+                        let _ = close(socket, CLOSE_GOING_AWAY, "idle timeout").await;
                         return End::Dropped;
                     }
+                    clock.ping_due = now + limits.ping_interval;
+                    if lag.pings.is_empty() && send_ping(socket, &mut lag).await.is_err() {
+                        return End::Client;
+                    }
                 }
+                clock.rearm(lag_due(&lag));
             }
             _ = kill.cancelled() => {
                 return slow(session, socket, "slow consumer: outbound queue full").await;
@@ -398,7 +428,7 @@ async fn serve(
 /// connection then lingers `SLOW_CLOSE_LINGER` so the client can read up to it.
 async fn slow(session: &Session, socket: &mut WebSocket, reason: &'static str) -> End {
     session.state.metrics.slow_consumers.inc();
-    tracing::info!(parent: &session.span, reason, "dropping a slow consumer");
+    tracing::info!(parent: &session.span(), reason, "dropping a slow consumer");
     if let Some(conn) = &session.conn {
         conn.linger_for(SLOW_CLOSE_LINGER);
     }
@@ -411,19 +441,6 @@ async fn send_ping(socket: &mut WebSocket, lag: &mut Lag) -> Result<(), axum::Er
     socket
         .send(Message::Ping(bytes::Bytes::copy_from_slice(&id.to_be_bytes())))
         .await
-}
-
-/// Points the lag timer at `oldest + max_lag` (no ping in flight: no timer).
-fn arm(timer: &mut Option<Pin<Box<Sleep>>>, oldest: Option<Instant>, max_lag: Duration) {
-    match (oldest, timer.as_mut()) {
-        (None, _) => *timer = None,
-        (Some(t), Some(sleep)) => {
-            if sleep.deadline() != t + max_lag {
-                sleep.as_mut().reset(t + max_lag);
-            }
-        }
-        (Some(t), None) => *timer = Some(Box::pin(tokio::time::sleep_until(t + max_lag))),
-    }
 }
 
 /// Writes `first` and whatever else is queued (up to `WRITE_BATCH` items),
