@@ -60,6 +60,47 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, for documents and tests (a new variant must be added here).
+    pub const ALL: [ErrorCode; 37] = [
+        Self::MissingToken,
+        Self::InvalidToken,
+        Self::TokenExpired,
+        Self::InvalidAudience,
+        Self::InvalidIssuer,
+        Self::MissingSubjectClaim,
+        Self::MissingTenantClaim,
+        Self::MissingParticipantTypeClaim,
+        Self::InvalidParticipantType,
+        Self::Forbidden,
+        Self::InvalidRequest,
+        Self::InvalidMessage,
+        Self::UnknownType,
+        Self::NotFound,
+        Self::MethodNotAllowed,
+        Self::PayloadTooLarge,
+        Self::RateLimited,
+        Self::TooManySockets,
+        Self::TooManyConnections,
+        Self::RequestTimeout,
+        Self::ParticipantNotFound,
+        Self::CallNotFound,
+        Self::CannotCallSelf,
+        Self::CallNotAllowed,
+        Self::CallerBusy,
+        Self::NotCallee,
+        Self::NotCaller,
+        Self::CallAlreadyAnswered,
+        Self::CallNotRinging,
+        Self::CallNotActive,
+        Self::CallEnded,
+        Self::Conflict,
+        Self::RecordingNotFound,
+        Self::MediaUnavailable,
+        Self::AuthUnavailable,
+        Self::Unavailable,
+        Self::Internal,
+    ];
+
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::MissingToken => "missing_token",
@@ -218,6 +259,17 @@ impl Error {
     }
 }
 
+/// The `code` field's schema: one of `ErrorCode::ALL`.
+fn code_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(ErrorCode::ALL.iter().map(|c| c.as_str())))
+        .description(Some(
+            "A stable error code (docs/protocol.md § 8); never renamed, only added",
+        ))
+        .build()
+}
+
 /// Every error response: `{"error": {"code", "message"}}`.
 #[derive(Serialize, utoipa::ToSchema)]
 #[schema(as = Error)]
@@ -229,7 +281,7 @@ pub struct ErrorBody<'a> {
 #[derive(Serialize, utoipa::ToSchema)]
 #[schema(as = ErrorDetail)]
 pub struct ErrorInner<'a> {
-    #[schema(value_type = String, example = "call_not_found")]
+    #[schema(schema_with = code_schema)]
     pub code: &'static str,
     #[schema(value_type = String, example = "no such call")]
     pub message: &'a str,
@@ -283,50 +335,55 @@ mod tests {
     #[test]
     fn every_client_code_is_4xx_and_codes_are_unique() {
         use ErrorCode::*;
-        let all = [
-            MissingToken,
-            InvalidToken,
-            TokenExpired,
-            InvalidAudience,
-            InvalidIssuer,
-            MissingSubjectClaim,
-            MissingTenantClaim,
-            MissingParticipantTypeClaim,
-            InvalidParticipantType,
-            Forbidden,
-            InvalidRequest,
-            InvalidMessage,
-            UnknownType,
-            NotFound,
-            MethodNotAllowed,
-            PayloadTooLarge,
-            RateLimited,
-            TooManySockets,
-            TooManyConnections,
-            RequestTimeout,
-            ParticipantNotFound,
-            CallNotFound,
-            CannotCallSelf,
-            CallNotAllowed,
-            CallerBusy,
-            NotCallee,
-            NotCaller,
-            CallAlreadyAnswered,
-            CallNotRinging,
-            CallNotActive,
-            CallEnded,
-            Conflict,
-            RecordingNotFound,
-            MediaUnavailable,
-        ];
         let mut seen = std::collections::HashSet::new();
-        for c in all {
-            assert!(c.status().is_client_error(), "{c:?}");
+        for c in ErrorCode::ALL {
             assert!(seen.insert(c.as_str()), "duplicate {}", c.as_str());
+            let server = matches!(c, AuthUnavailable | Unavailable | Internal);
+            assert_eq!(c.status().is_server_error(), server, "{c:?}");
+            assert!(server || c.status().is_client_error(), "{c:?}");
         }
-        for c in [AuthUnavailable, Unavailable, Internal] {
-            assert!(c.status().is_server_error());
-            assert!(seen.insert(c.as_str()));
+        // `ALL` lists every variant: a new one missing from it fails to compile here.
+        for c in ErrorCode::ALL {
+            match c {
+                MissingToken
+                | InvalidToken
+                | TokenExpired
+                | InvalidAudience
+                | InvalidIssuer
+                | MissingSubjectClaim
+                | MissingTenantClaim
+                | MissingParticipantTypeClaim
+                | InvalidParticipantType
+                | Forbidden
+                | InvalidRequest
+                | InvalidMessage
+                | UnknownType
+                | NotFound
+                | MethodNotAllowed
+                | PayloadTooLarge
+                | RateLimited
+                | TooManySockets
+                | TooManyConnections
+                | RequestTimeout
+                | ParticipantNotFound
+                | CallNotFound
+                | CannotCallSelf
+                | CallNotAllowed
+                | CallerBusy
+                | NotCallee
+                | NotCaller
+                | CallAlreadyAnswered
+                | CallNotRinging
+                | CallNotActive
+                | CallEnded
+                | Conflict
+                | RecordingNotFound
+                | MediaUnavailable
+                | AuthUnavailable
+                | Unavailable
+                | Internal => {}
+            }
         }
+        assert_eq!(seen.len(), ErrorCode::ALL.len());
     }
 }

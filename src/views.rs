@@ -33,7 +33,10 @@ pub struct CallView {
     pub from_user_type: ParticipantType,
     pub to_user_type: ParticipantType,
     pub room_name: String,
+    /// The caller's name: given at start, else their display name.
     pub caller_name: Option<String>,
+    /// The callee's display name when the call was placed.
+    pub callee_name: Option<String>,
     #[schema(format = DateTime, example = "2026-12-01T10:00:00.000Z")]
     pub started_at: String,
     #[schema(format = DateTime)]
@@ -62,6 +65,7 @@ impl From<&Call> for CallView {
             to_user_type: c.callee.kind,
             room_name: c.room_name.clone(),
             caller_name: c.caller_name.clone(),
+            callee_name: c.callee_name.clone(),
             started_at: iso(c.started_at),
             answered_at: iso_opt(c.answered_at),
             ended_at: iso_opt(c.ended_at),

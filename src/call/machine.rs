@@ -142,6 +142,7 @@ pub struct NewCall {
     pub caller: Party,
     pub callee: Party,
     pub caller_name: Option<String>,
+    pub callee_name: Option<String>,
     pub caller_session: Option<String>,
     pub record: bool,
     pub node_id: String,
@@ -185,6 +186,7 @@ fn base(new: NewCall, now: Millis, status: CallStatus, ring_deadline: Option<Mil
         recording_path: None,
         recording_bytes: None,
         recording_error: None,
+        callee_name: new.callee_name,
         node_id: new.node_id,
         version: 0,
     }

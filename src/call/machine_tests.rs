@@ -20,6 +20,7 @@ fn new_call() -> NewCall {
         caller: party("cust", ParticipantType::PortalCustomer),
         callee: party("agent", ParticipantType::CrmUser),
         caller_name: Some("Ann".into()),
+        callee_name: Some("Bob".into()),
         caller_session: Some("s-caller".into()),
         record: false,
         node_id: "n1".into(),

@@ -231,6 +231,8 @@ pub struct Call {
     pub recording_bytes: Option<i64>,
     /// Why the recording is missing a side or stops early, if it does.
     pub recording_error: Option<String>,
+    /// The callee's display name when the call was placed.
+    pub callee_name: Option<String>,
     /// The node that created the call; its restart sweeps the call.
     pub node_id: String,
     /// Optimistic-concurrency counter: every update is conditional on it.

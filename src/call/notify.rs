@@ -94,6 +94,7 @@ mod tests {
                     kind: ParticipantType::CrmUser,
                 },
                 caller_name: Some("Ann".into()),
+                callee_name: None,
                 caller_session: None,
                 record: false,
                 node_id: "n".into(),

@@ -152,6 +152,7 @@ mod tests {
                 kind: ParticipantType::CrmUser,
             },
             caller_name: None,
+            callee_name: None,
             caller_session: Some("7".into()),
             record: false,
             node_id: "n".into(),

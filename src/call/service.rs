@@ -217,6 +217,7 @@ impl CallService {
                 caller: from.clone(),
                 callee: to.clone(),
                 caller_name: caller_name.clone().or_else(|| Some(caller.display_name())),
+                callee_name: Some(callee_name.clone()),
                 caller_session: session.map(|s| s.to_string()),
                 record,
                 node_id: self.settings.node_id.clone(),

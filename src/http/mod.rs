@@ -5,6 +5,7 @@ mod dev;
 mod health;
 pub mod json;
 pub mod openapi;
+mod participants;
 mod recording;
 mod voip;
 pub mod web;
@@ -102,6 +103,7 @@ pub fn routes(dev: bool) -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use utoipa::OpenApi;
     let api = utoipa_axum::router::OpenApiRouter::new()
         .merge(voip::router())
+        .merge(participants::router())
         .merge(recording::router())
         .merge(admin::router());
     let mut all = utoipa_axum::router::OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())

@@ -322,6 +322,13 @@ impl Registry {
         t.users.get(user_id).map(|u| u.identity.clone())
     }
 
+    /// The user's status as others see it (`Offline` without a session on this node).
+    pub fn status_of(&self, tenant_id: &str, user_id: &str) -> PresenceStatus {
+        self.tenant(tenant_id)
+            .and_then(|t| t.read().users.get(user_id).map(UserEntry::status))
+            .unwrap_or(PresenceStatus::Offline)
+    }
+
     /// Whether the user has a live session on this node.
     pub fn is_online(&self, tenant_id: &str, user_id: &str) -> bool {
         self.tenant(tenant_id)

@@ -12,15 +12,15 @@ macro_rules! call_cols {
         "c.id, c.tenant_id, c.room_name, c.from_user_id, c.from_user_type, c.to_user_id, c.to_user_type, \
          c.caller_name, c.status, c.started_at, c.answered_at, c.ended_at, c.duration, c.end_reason, c.ended_by, \
          c.ring_deadline, c.grace_deadline, c.grace_reason, c.caller_session, c.callee_session, c.record, \
-         c.node_id, c.version, c.grace_since, c.recording_path, c.recording_bytes, c.recording_error"
+         c.node_id, c.version, c.grace_since, c.recording_path, c.recording_bytes, c.recording_error, c.callee_name"
     };
 }
 
 pub(super) const INSERT_CALL: &str = "INSERT INTO calls (id, tenant_id, room_name, from_user_id, from_user_type, to_user_id, \
      to_user_type, caller_name, status, started_at, answered_at, ended_at, duration, end_reason, ended_by, \
      ring_deadline, grace_deadline, grace_reason, caller_session, callee_session, record, node_id, version, \
-     grace_since) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
-     $21, $22, $23, $24)";
+     grace_since, callee_name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+     $18, $19, $20, $21, $22, $23, $24, $25)";
 
 pub(super) const UPDATE_CALL: &str = "UPDATE calls SET status = $2, answered_at = $3, ended_at = $4, duration = $5, \
      end_reason = $6, ended_by = $7, ring_deadline = $8, grace_deadline = $9, grace_reason = $10, \
@@ -109,6 +109,7 @@ struct CallRow {
     recording_path: Option<String>,
     recording_bytes: Option<i64>,
     recording_error: Option<String>,
+    callee_name: Option<String>,
 }
 
 fn corrupt(what: &str, value: &str) -> Error {
@@ -156,6 +157,7 @@ impl TryFrom<CallRow> for Call {
             recording_path: r.recording_path,
             recording_bytes: r.recording_bytes,
             recording_error: r.recording_error,
+            callee_name: r.callee_name,
         })
     }
 }
@@ -218,6 +220,7 @@ macro_rules! bind_call {
             .bind(&$c.node_id)
             .bind($c.version)
             .bind($c.grace_since)
+            .bind(&$c.callee_name)
     };
 }
 

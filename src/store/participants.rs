@@ -70,6 +70,28 @@ pub(super) const UPSERT: &str = "INSERT INTO participants (tenant_id, user_id, p
      first_name = excluded.first_name, last_name = excluded.last_name, email = excluded.email, \
      role = excluded.role, updated_at = excluded.updated_at";
 
+/// A tenant's participants of one type whose name, email or id contains `$3`
+/// (a LIKE pattern, `\\` escaping), by name.
+const SEARCH: &str = "SELECT tenant_id, user_id, participant_type, first_name, last_name, email, role, created_at, \
+     updated_at FROM participants WHERE tenant_id = $1 AND participant_type = $2 AND \
+     (lower(coalesce(first_name, '') || ' ' || coalesce(last_name, '')) LIKE $3 ESCAPE '\\' \
+      OR lower(coalesce(email, '')) LIKE $3 ESCAPE '\\' OR lower(user_id) LIKE $3 ESCAPE '\\') \
+     ORDER BY lower(coalesce(first_name, '')), lower(coalesce(last_name, '')), user_id LIMIT $4";
+
+/// `q` as a LIKE pattern matching it anywhere, lowercased, its `%`, `_` and `\` escaped.
+pub fn contains_pattern(q: &str) -> String {
+    let mut p = String::with_capacity(q.len() + 2);
+    p.push('%');
+    for c in q.trim().to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
 const GET: &str = "SELECT tenant_id, user_id, participant_type, first_name, last_name, email, role, created_at, \
      updated_at FROM participants WHERE tenant_id = $1 AND user_id = $2";
 
@@ -104,9 +126,40 @@ impl Store {
         }
     }
 
+    /// Up to `limit` participants of `kind` in the tenant matching `q` (empty: all), by name.
+    pub async fn search_participants(
+        &self,
+        tenant_id: &str,
+        kind: ParticipantType,
+        q: &str,
+        limit: i64,
+    ) -> Result<Vec<Participant>> {
+        let pattern = contains_pattern(q);
+        let rows: Vec<ParticipantRow> = on_read!(self, pool => sqlx::query_as(SEARCH)
+            .bind(tenant_id)
+            .bind(kind.as_str())
+            .bind(&pattern)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)?;
+        rows.into_iter().map(Participant::try_from).collect()
+    }
+
     pub async fn get_participant(&self, tenant_id: &str, user_id: &str) -> Result<Option<Participant>> {
         let row: Option<ParticipantRow> =
             on_read!(self, pool => sqlx::query_as(GET).bind(tenant_id).bind(user_id).fetch_optional(pool).await)?;
         row.map(Participant::try_from).transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contains_pattern;
+
+    #[test]
+    fn search_text_is_matched_literally() {
+        assert_eq!(contains_pattern(""), "%%");
+        assert_eq!(contains_pattern(" Ann "), "%ann%");
+        assert_eq!(contains_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
     }
 }

@@ -120,9 +120,9 @@ impl Writer {
 }
 
 /// `$1`, `$2`, …: the names the store's SQL uses.
-const NAMES: [&str; 24] = [
+const NAMES: [&str; 25] = [
     "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12", "$13", "$14", "$15", "$16", "$17",
-    "$18", "$19", "$20", "$21", "$22", "$23", "$24",
+    "$18", "$19", "$20", "$21", "$22", "$23", "$24", "$25",
 ];
 
 /// Prepares (cached) `sql` and binds `args` to `$1..$n` by name.
@@ -133,10 +133,12 @@ fn prepare<'c>(
 ) -> rusqlite::Result<rusqlite::CachedStatement<'c>> {
     let mut stmt = conn.prepare_cached(sql)?;
     for (i, value) in args.iter().enumerate() {
-        let name = NAMES[i];
+        let name = NAMES
+            .get(i)
+            .ok_or(rusqlite::Error::InvalidParameterCount(args.len(), NAMES.len()))?;
         let index = stmt
             .parameter_index(name)?
-            .ok_or_else(|| rusqlite::Error::InvalidParameterName(name.to_owned()))?;
+            .ok_or_else(|| rusqlite::Error::InvalidParameterName((*name).to_owned()))?;
         stmt.raw_bind_parameter(index, value)?;
     }
     Ok(stmt)
@@ -164,8 +166,8 @@ impl<'a> CallValues<'a> {
         }
     }
 
-    /// `INSERT_CALL`'s `$1..$24`.
-    fn insert_args(&self) -> [&dyn ToSql; 24] {
+    /// `INSERT_CALL`'s `$1..$25`.
+    fn insert_args(&self) -> [&dyn ToSql; 25] {
         let c = self.c;
         [
             &c.id,
@@ -192,6 +194,7 @@ impl<'a> CallValues<'a> {
             &c.node_id,
             &c.version,
             &c.grace_since,
+            &c.callee_name,
         ]
     }
 }

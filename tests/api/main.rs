@@ -5,6 +5,7 @@ mod rtc_client;
 
 mod binary;
 mod calls;
+mod directory;
 mod edge;
 mod jwks;
 mod livekit;

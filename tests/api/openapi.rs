@@ -148,6 +148,7 @@ async fn every_documented_route_answers_as_documented(b: Backend) {
     let listed: BTreeSet<&str> = paths.keys().map(String::as_str).collect();
     for route in [
         "/api/voip/agents/available",
+        "/api/voip/participants",
         "/api/voip/start-call",
         "/api/voip/history",
         "/api/voip/calls/{id}",

@@ -1,42 +1,18 @@
-// The agent console: availability, incoming calls (banner and ring), the call, the history.
+// The agent console: availability, the customers to call (searchable), incoming
+// calls (banner, ring), the call, the history with "Call back".
 
+import { api } from "./client.js";
 import { startPage } from "./page.js";
-import { ENDINGS, Phone } from "./phone.js";
-import { $, explain, notice, Ringer } from "./ui.js";
+import { $, explain, notice } from "./ui.js";
 
-const page = startPage("CRM_USER");
+/** How long typing pauses before the customer search runs. */
+const SEARCH_DEBOUNCE_MS = 250;
+
+// Agents may call anyone of their tenant back.
+const page = startPage("CRM_USER", { canCall: () => true });
 if (page) {
-  const { sig, refreshHistory } = page;
-  const phone = new Phone(sig, refreshHistory);
-  const ringer = new Ringer();
-  let ringing = null; // { callId, name }
+  const { sig, phone, refreshHistory, onChange } = page;
 
-  function showIncoming(call) {
-    if (phone.busy()) return;
-    ringing = { callId: call.callId, name: call.from.name };
-    $("#incoming-from").textContent = call.from.name;
-    $("#incoming").hidden = false;
-    ringer.start();
-  }
-
-  function clearIncoming(callId) {
-    if (ringing && (!callId || ringing.callId === callId)) {
-      ringing = null;
-      $("#incoming").hidden = true;
-      ringer.stop();
-    }
-  }
-
-  $("#accept-btn").onclick = async () => {
-    const r = ringing;
-    clearIncoming();
-    if (r) await phone.accept(r.callId, r.name);
-  };
-  $("#decline-btn").onclick = async () => {
-    const r = ringing;
-    clearIncoming();
-    if (r) await phone.decline(r.callId);
-  };
   let availability = $("#availability").value;
   $("#availability").onchange = async (e) => {
     try {
@@ -47,33 +23,59 @@ if (page) {
       notice(explain(err), "error");
     }
   };
-
-  sig.on("open", (welcome) => {
-    const pending = welcome.pendingCalls || [];
-    // A call that rang while the socket was down and is over now: stop ringing, say so.
-    if (ringing && !pending.some((c) => c.callId === ringing.callId)) {
-      notice(`The call from ${ringing.name} ended while the connection was down.`, "error");
-      clearIncoming();
-      refreshHistory();
-    }
-    if (pending.length) showIncoming(pending[0]);
+  sig.on("open", () => {
     // Availability survives a reconnect.
     if ($("#availability").value !== "available") sig.send({ type: "status.set", status: $("#availability").value });
   });
-  sig.on("call.incoming", showIncoming);
-  // The ringing call ends before it is answered here (the Phone follows the call once accepted).
-  for (const t of ["call.cancelled", "call.missed", "call.answered_elsewhere", "call.declined", "call.ended"]) {
-    sig.on(t, (msg) => {
-      if (ringing?.callId !== msg.callId) return;
-      const { name } = ringing;
-      clearIncoming();
-      if (t === "call.declined") notice("The call was declined on another device.", "info");
-      else if (t === "call.ended") notice(`The call from ${name} ended before you answered.`, "error");
-      else notice(ENDINGS[t](name, false), t === "call.missed" ? "error" : "info");
-      refreshHistory();
-    });
+
+  // The customers of this tenant, to call from the console.
+  const STATUS = { available: "online", away: "online", busy: "on a call", offline: "offline" };
+  async function loadCustomers() {
+    const q = $("#customer-search").value.trim();
+    const list = $("#customers");
+    let rows;
+    try {
+      rows = await api("GET", `/api/voip/participants?type=PORTAL_CUSTOMER&limit=20&q=${encodeURIComponent(q)}`);
+    } catch (err) {
+      if (err.status) notice(`The customer list could not be loaded: ${explain(err)}`, "error");
+      return;
+    }
+    list.replaceChildren();
+    if (rows.length === 0) {
+      const li = document.createElement("li");
+      li.className = "empty";
+      li.textContent = q ? `No customer matches “${q}”.` : "No customers yet: they appear here once they have signed in.";
+      list.append(li);
+      return;
+    }
+    for (const c of rows) {
+      const li = document.createElement("li");
+      li.dataset.customerId = c.userId;
+      const name = document.createElement("span");
+      name.className = "name";
+      name.textContent = c.displayName;
+      const st = document.createElement("small");
+      st.className = `presence presence-${c.status}`;
+      st.textContent = STATUS[c.status] || c.status;
+      name.append(" ", st);
+      const btn = document.createElement("button");
+      btn.className = "ok";
+      btn.textContent = "Call";
+      btn.dataset.call = c.userId;
+      btn.disabled = phone.busy();
+      btn.onclick = () => phone.dial(c.userId, c.displayName);
+      li.append(name, btn);
+      list.append(li);
+    }
   }
+  let searching = null;
+  $("#customer-search").oninput = () => {
+    clearTimeout(searching);
+    searching = setTimeout(loadCustomers, SEARCH_DEBOUNCE_MS);
+  };
+  sig.on("open", loadCustomers);
+  onChange(loadCustomers);
+
   sig.connect();
   refreshHistory();
-  window.demo = Object.assign(window.demo || {}, { phone, sig });
 }

@@ -1,10 +1,18 @@
-// What both pages share: the signed-in user, the socket, the connection badge, the history.
+// What both pages share: the signed-in user, the socket, the connection badge,
+// the phone (calls in and out), the incoming-call banner, the history.
 
 import { api, me, Signaling, signOut, token } from "./client.js";
+import { askForNotifications, Incoming } from "./incoming.js";
+import { Phone } from "./phone.js";
+import { Tones } from "./tones.js";
 import { $, explain, notice, renderHistory } from "./ui.js";
 
-/** Starts the page for a participant of `type`; returns { who, sig, refreshHistory }. */
-export function startPage(type) {
+/**
+ * Starts the page for a participant of `type`. `canCall(other)` says whom the
+ * history may call back. Returns { who, sig, phone, tones, refreshHistory, onChange }
+ * (`onChange(fn)` adds a listener for calls starting and ending).
+ */
+export function startPage(type, { canCall } = {}) {
   const who = me();
   if (!token() || !who) {
     location.href = "/";
@@ -18,6 +26,16 @@ export function startPage(type) {
   $("#signout").onclick = signOut;
 
   const sig = new Signaling();
+  const tones = new Tones();
+  const listeners = [];
+  const changed = () => {
+    refreshHistory();
+    for (const fn of listeners) fn();
+  };
+  const phone = new Phone(sig, tones, changed);
+  const incoming = new Incoming(sig, phone, tones, refreshHistory);
+  askForNotifications();
+
   const badge = $("#conn");
   sig.on("open", () => {
     badge.dataset.state = "online";
@@ -28,15 +46,19 @@ export function startPage(type) {
     badge.dataset.state = "offline";
     badge.textContent = "offline";
     if (e.code === 1008) notice("The connection was closed by the server (too slow); reconnecting…", "error");
+    else if (e.code === 4001) notice("Your sign-in expired; reconnecting with it will not work: sign in again.", "error");
     else notice("The connection to the server was lost; reconnecting…", "error");
     // Refused before `welcome`: ask over REST why (a socket refusal carries no reason).
     if (!e.welcomed) refreshHistory();
   });
-  sig.on("error", (e) => notice(e.message || "The server refused a request.", "error"));
+  sig.on("error", (e) => notice(explain(e), "error"));
+
+  const callBack = (other) => phone.dial(other.id, other.name);
 
   async function refreshHistory() {
     try {
-      renderHistory($("#history"), await api("GET", "/api/voip/history?limit=20"), who);
+      const rows = await api("GET", "/api/voip/history?limit=20");
+      renderHistory($("#history"), rows, who, { callBack, canCall });
     } catch (err) {
       if (err.status === 401 || err.status === 403) {
         // The token is not (or no longer) accepted: reconnecting will not help.
@@ -50,5 +72,6 @@ export function startPage(type) {
       }
     }
   }
-  return { who, sig, refreshHistory };
+  window.demo = Object.assign(window.demo || {}, { phone, sig, tones, incoming });
+  return { who, sig, phone, tones, refreshHistory, onChange: (fn) => listeners.push(fn) };
 }

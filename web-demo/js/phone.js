@@ -1,5 +1,10 @@
 // The call controller shared by both pages: one call at a time, its media,
-// and the in-call view (timer, mute, camera, hang up).
+// and the in-call view (ring time and ringback, timer, mute, camera, hang up).
+//
+// Each side tells the other when it mutes or turns its camera off, with an
+// `rtc.signal` frame ({state: {muted, camera}}): the server relays it in every
+// media mode. The other side then shows "muted" and a placeholder with the
+// name instead of black video.
 
 import { me } from "./client.js";
 import { CallMedia } from "./media.js";
@@ -33,12 +38,23 @@ function endedWords(msg, name) {
   return `Call with ${name} ended after ${fmtDuration(msg.duration)}.`;
 }
 
+/** "Carol Customer" → "CC". */
+function initials(name) {
+  return name
+    .split(/\s+/)
+    .filter(Boolean)
+    .slice(0, 2)
+    .map((w) => w[0].toUpperCase())
+    .join("");
+}
+
 export class Phone {
-  /** @param sig Signaling; @param onChange() called when a call starts or ends (refresh history). */
-  constructor(sig, onChange) {
+  /** @param sig Signaling; @param tones Tones; @param onChange() called when a call starts or ends (refresh history). */
+  constructor(sig, tones, onChange) {
     this.sig = sig;
+    this.tones = tones;
     this.onChange = onChange || (() => {});
-    this.call = null; // { id, name, isCaller, media, answeredAt }
+    this.call = null; // { id, name, isCaller, media, answeredAt, dialedAt, muted, cameraOff }
     for (const t of CALL_EVENTS) sig.on(t, (msg) => this.handle(msg));
     sig.on("open", (welcome) => this.resync(welcome));
     $("#hangup-btn").onclick = () => this.hangUp();
@@ -72,9 +88,11 @@ export class Phone {
       this.onChange();
       return;
     }
-    this.call = { id: call.id, name, isCaller: true };
+    this.call = { id: call.id, name, otherId: calleeId, isCaller: true, dialedAt: Date.now() };
     if (ack.glare) {
       this.call.answeredAt = Date.now();
+    } else {
+      this.tones.ringback();
     }
     this.show(ack.glare ? `In call with ${name}` : `Calling ${name}…`);
     this.onChange();
@@ -94,19 +112,24 @@ export class Phone {
       return false;
     }
     this.call = { id: callId, name, isCaller: false, answeredAt: Date.now() };
+    this.tones.stop();
     this.show(`In call with ${name}`);
     this.onChange();
     await this.startMedia();
     return true;
   }
 
+  /** Declines a ringing call; true if the server took it. */
   async decline(callId) {
     try {
       await this.sig.request({ type: "call.decline", callId });
+      return true;
     } catch (err) {
       notice(explain(err), "error");
+      return false;
+    } finally {
+      this.onChange();
     }
-    this.onChange();
   }
 
   async startMedia() {
@@ -120,16 +143,25 @@ export class Phone {
       onRemoteStream: (stream) => {
         const video = $("#remote-video");
         if (video.srcObject !== stream) video.srcObject = stream;
+        this.showRemote();
       },
       onState: (state) => {
         $("#incall").dataset.media = state;
         // Rejoined after a reload: the call is back once media is.
-        if (state === "connected" && this.call === call && call.rejoining) {
-          call.rejoining = false;
-          this.show(call.answeredAt ? `In call with ${call.name}` : `Calling ${call.name}…`);
+        if (state === "connected" && this.call === call) {
+          // Tell the other side how we are (it may have just rejoined, too).
+          this.sendState();
+          if (call.rejoining) {
+            call.rejoining = false;
+            this.show(call.answeredAt ? `In call with ${call.name}` : `Calling ${call.name}…`);
+          }
         }
       },
-      onError: (err) => notice(explain(err), "error"),
+      // A media error of a call that is over (it ended while negotiating) is moot:
+      // the notice of how it ended stays.
+      onError: (err) => {
+        if (this.call === call) notice(explain(err), "error");
+      },
     });
     call.media = media;
     try {
@@ -164,12 +196,14 @@ export class Phone {
   /** Takes up an open call this page did not start (a reload): says "reconnecting" until media is back. */
   async rejoin(c, myId) {
     const isCaller = c.fromUserId === myId;
-    const name = isCaller ? c.toName || c.toUserId : c.callerName || c.fromUserId;
+    const name = isCaller ? c.calleeName || c.toUserId : c.callerName || c.fromUserId;
     this.call = {
       id: c.id,
       name,
+      otherId: isCaller ? c.toUserId : c.fromUserId,
       isCaller,
       answeredAt: c.answeredAt ? Date.parse(c.answeredAt) : null,
+      dialedAt: Date.parse(c.startedAt),
       rejoining: true,
     };
     this.show(`Reconnecting to ${name}…`);
@@ -182,12 +216,19 @@ export class Phone {
   handle(msg) {
     const call = this.call;
     if (!call || msg.callId !== call.id) return false;
+    if (msg.type === "rtc.signal" && msg.data?.state) {
+      call.remote = msg.data.state;
+      this.showRemote();
+      return true;
+    }
     if (msg.type.startsWith("rtc.")) {
       call.media?.handle(msg);
       return true;
     }
     if (msg.type === "call.accepted") {
       call.answeredAt = Date.now();
+      this.tones.stop();
+      this.onChange();
       this.show(`In call with ${call.name}`);
       if (this.mode === "p2p") call.media?.offerToPeer();
       return true;
@@ -226,6 +267,7 @@ export class Phone {
     const call = this.call;
     if (!call) return;
     call.media?.close();
+    this.tones.stop();
     this.call = null;
     $("#incall").hidden = true;
     $("#incall").dataset.state = "idle";
@@ -242,6 +284,8 @@ export class Phone {
     call.media.setMuted(call.muted);
     $("#mute-btn").textContent = call.muted ? "Unmute" : "Mute";
     $("#mute-btn").setAttribute("aria-pressed", String(call.muted));
+    $("#local-muted").hidden = !call.muted;
+    this.sendState();
   }
 
   toggleCamera() {
@@ -251,21 +295,53 @@ export class Phone {
     call.media.setCamera(!call.cameraOff);
     $("#camera-btn").textContent = call.cameraOff ? "Camera on" : "Camera off";
     $("#camera-btn").setAttribute("aria-pressed", String(call.cameraOff));
+    $("#local-placeholder").hidden = !call.cameraOff;
+    this.sendState();
+  }
+
+  /** Tells the other side whether we are muted and our camera is on. */
+  sendState() {
+    const call = this.call;
+    if (!call) return;
+    const state = { muted: !!call.muted, camera: !call.cameraOff && !!call.media?.hasCamera() };
+    this.sig.send({ type: "rtc.signal", callId: call.id, data: { state } });
+  }
+
+  /** The other side's camera and microphone as it told us; a placeholder with its name instead of black video. */
+  showRemote() {
+    const call = this.call;
+    const remote = call?.remote;
+    const hasVideo = !!$("#remote-video").srcObject?.getVideoTracks?.().length;
+    const cameraOff = !call || remote?.camera === false || !hasVideo;
+    const placeholder = $("#remote-placeholder");
+    placeholder.hidden = !cameraOff;
+    $("#remote-name").textContent = call ? `${call.name}${remote?.camera === false ? " · camera off" : ""}` : "";
+    $("#remote-initials").textContent = initials(call?.name || "");
+    $("#remote-muted").hidden = !remote?.muted;
+    $("#remote-muted").textContent = call ? `${call.name} is muted` : "";
   }
 
   show(status) {
     const view = $("#incall");
+    const call = this.call;
     view.hidden = false;
-    view.dataset.state = this.call?.answeredAt ? "active" : "ringing";
+    view.dataset.state = call?.answeredAt ? "active" : "ringing";
     $("#call-status").textContent = status;
-    $("#mute-btn").textContent = "Mute";
-    $("#camera-btn").textContent = "Camera off";
-    $("#hangup-btn").textContent = this.call?.answeredAt ? "Hang up" : "Cancel";
+    $("#mute-btn").textContent = call?.muted ? "Unmute" : "Mute";
+    $("#camera-btn").textContent = call?.cameraOff ? "Camera on" : "Camera off";
+    $("#hangup-btn").textContent = call?.answeredAt ? "Hang up" : "Cancel";
+    $("#local-muted").hidden = !call?.muted;
+    $("#local-placeholder").hidden = !call?.cameraOff;
+    this.showRemote();
     this.tick();
   }
 
+  /** The talk time once answered; before that, how long it has rung (for the caller). */
   tick() {
     const call = this.call;
-    $("#call-timer").textContent = call?.answeredAt ? fmtDuration((Date.now() - call.answeredAt) / 1000) : "";
+    let text = "";
+    if (call?.answeredAt) text = fmtDuration((Date.now() - call.answeredAt) / 1000);
+    else if (call?.dialedAt) text = `ringing ${fmtDuration((Date.now() - call.dialedAt) / 1000)}`;
+    $("#call-timer").textContent = text;
   }
 }

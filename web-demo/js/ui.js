@@ -12,62 +12,70 @@ export function notice(text, kind = "info") {
   box.hidden = !text;
 }
 
-/** What an error code means, in words. */
+/** What every error code a client can receive means, in words (docs/protocol.md § 8). */
+const WORDS = {
+  // the browser's own
+  media_permission: "Microphone and camera permission was denied: allow them in the browser to talk.",
+  media_device: "No microphone was found on this device.",
+  media_unsupported: "This browser cannot capture audio here (it needs https or localhost).",
+  media_failed: "The media connection failed: the other side could not be reached.",
+  connection_lost: "The connection to the server was lost; reconnecting…",
+  timeout: "The server did not answer in time.",
+  http_error: "The server answered with an error.",
+  // sign-in
+  missing_token: "You are not signed in.",
+  invalid_token: "The sign-in token is not valid for this server.",
+  token_expired: "Your sign-in has expired: sign in again.",
+  invalid_audience: "The sign-in token is meant for another service.",
+  invalid_issuer: "The sign-in token comes from another project.",
+  missing_sub_claim: "The sign-in token does not say who you are.",
+  missing_tenant_claim: "The sign-in token does not say which organisation you belong to.",
+  missing_participant_type_claim: "The sign-in token does not say whether you are an agent or a customer.",
+  invalid_participant_type: "The sign-in token names an unknown kind of user.",
+  forbidden: "You are not allowed to do that.",
+  auth_unavailable: "Sign-in cannot be checked right now; try again in a moment.",
+  // requests
+  invalid_request: "The request was not understood.",
+  invalid_message: "The server did not understand a message from this page.",
+  unknown_type: "The server did not understand a message from this page.",
+  not_found: "That does not exist.",
+  method_not_allowed: "That is not possible here.",
+  payload_too_large: "That is too large to send.",
+  request_timeout: "The request took too long to arrive.",
+  rate_limited: "Too many calls in a short time: wait a minute and try again.",
+  too_many_sockets: "Too many tabs are open for you: close one and reload this page.",
+  too_many_connections: "Too many connections from this network: try again shortly.",
+  // calls
+  participant_not_found: "That person is not known here.",
+  call_not_found: "This call is over, or it was never yours.",
+  cannot_call_self: "You cannot call yourself.",
+  call_not_allowed: "Customers can only call agents.",
+  caller_busy: "You are already in a call.",
+  not_callee: "Only the person being called can do that.",
+  not_caller: "Only the person calling can do that.",
+  call_already_answered: "This call was already answered on another device.",
+  call_not_ringing: "This call is no longer ringing.",
+  call_not_active: "This call is not in progress.",
+  call_ended: "This call has already ended.",
+  conflict: "Something changed at the same moment; try again.",
+  recording_not_found: "There is no recording of this call.",
+  media_unavailable: "This server cannot do that with the call's audio and video.",
+  // the server
+  unavailable: "The server is busy; try again in a moment.",
+  internal_error: "The server had a problem; try again.",
+};
+
+/** What an error means, in words. */
 export function explain(err) {
-  const words = {
-    media_permission: "Microphone and camera permission was denied: allow them in the browser to talk.",
-    media_device: "No microphone was found on this device.",
-    media_unsupported: "This browser cannot capture audio here.",
-    media_failed: "The media connection failed: the other side could not be reached.",
-    connection_lost: "The connection to the server was lost; reconnecting…",
-    caller_busy: "You are already in a call.",
-    participant_not_found: "That person is not known to the server.",
-    rate_limited: "Too many calls in a short time: wait a minute and try again.",
-    call_already_answered: "This call was already answered on another device.",
-    call_ended: "This call has already ended.",
-    call_not_found: "This call is over or was never yours.",
-    too_many_sockets: "Too many tabs are open for this user: close one and reload.",
-    auth_unavailable: "The sign-in service cannot be reached right now; try again shortly.",
-    token_expired: "Your sign-in has expired: sign in again.",
-    timeout: "The server did not answer in time.",
-  };
-  return words[err?.code] || err?.message || "Something went wrong.";
+  return WORDS[err?.code] || err?.message || "Something went wrong.";
 }
+
+/** Every code `explain` has words for (the tests check the list is complete). */
+export const EXPLAINED = Object.keys(WORDS);
 
 export function fmtDuration(seconds) {
   const s = Math.max(0, Math.floor(seconds));
   return `${String(Math.floor(s / 60)).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`;
-}
-
-/** A ring tone made with WebAudio (no file): two beeps every two seconds. */
-export class Ringer {
-  start() {
-    this.stop();
-    try {
-      this.ctx = new AudioContext();
-    } catch {
-      return;
-    }
-    const beep = () => {
-      for (const at of [0, 0.4]) {
-        const osc = this.ctx.createOscillator();
-        const gain = this.ctx.createGain();
-        osc.frequency.value = 440;
-        gain.gain.value = 0.08;
-        osc.connect(gain).connect(this.ctx.destination);
-        osc.start(this.ctx.currentTime + at);
-        osc.stop(this.ctx.currentTime + at + 0.25);
-      }
-    };
-    beep();
-    this.timer = setInterval(beep, 2000);
-  }
-
-  stop() {
-    clearInterval(this.timer);
-    this.ctx?.close().catch(() => {});
-    this.ctx = null;
-  }
 }
 
 const STATUS_WORDS = {
@@ -81,8 +89,19 @@ const STATUS_WORDS = {
   ACTIVE: "In progress",
 };
 
-/** Renders the call history table. */
-export async function renderHistory(tbody, rows, me) {
+/** The other person of a history row, and their name. */
+export function otherOf(r, me) {
+  const outgoing = r.fromUserId === me.userId;
+  return outgoing
+    ? { id: r.toUserId, type: r.toUserType, name: r.calleeName || r.toUserId, outgoing }
+    : { id: r.fromUserId, type: r.fromUserType, name: r.callerName || r.fromUserId, outgoing };
+}
+
+/**
+ * Renders the call history. `callBack(row)`, when given, adds a Call back
+ * button to missed and declined rows whose other person `canCall`.
+ */
+export async function renderHistory(tbody, rows, me, { callBack, canCall } = {}) {
   tbody.replaceChildren();
   if (rows.length === 0) {
     const tr = tbody.insertRow();
@@ -96,25 +115,42 @@ export async function renderHistory(tbody, rows, me) {
     const tr = tbody.insertRow();
     tr.dataset.callId = r.id;
     tr.dataset.status = r.status;
-    const outgoing = r.fromUserId === me.userId;
-    const other = outgoing ? r.toUserId : r.fromUserId;
-    tr.insertCell().textContent = new Date(r.startedAt).toLocaleString();
-    tr.insertCell().textContent = `${outgoing ? "→" : "←"} ${outgoing ? other : r.callerName || other}`;
+    const other = otherOf(r, me);
+    const when = tr.insertCell();
+    when.className = "when";
+    when.textContent = new Date(r.startedAt).toLocaleString();
+    const who = tr.insertCell();
+    who.className = "who";
+    who.dataset.who = other.name;
+    who.textContent = `${other.outgoing ? "→" : "←"} ${other.name}`;
+    if (callBack && ["MISSED", "DECLINED", "CANCELLED", "BUSY"].includes(r.status) && (!canCall || canCall(other))) {
+      const btn = document.createElement("button");
+      btn.className = "link callback";
+      btn.textContent = "Call back";
+      btn.dataset.callBack = other.id;
+      btn.onclick = () => callBack(other);
+      who.append(btn);
+    }
     const st = tr.insertCell();
     st.textContent = STATUS_WORDS[r.status] || r.status;
     st.className = `status status-${r.status.toLowerCase()}`;
     const dur = tr.insertCell();
+    dur.className = "duration";
     dur.textContent = r.status === "COMPLETED" || r.status === "FAILED" ? fmtDuration(r.duration) : "—";
     dur.dataset.duration = r.duration;
     const rec = tr.insertCell();
+    rec.className = "recording";
     if (r.recordingUrl) {
       const link = document.createElement("button");
       link.className = "link";
       link.textContent = "Play recording";
-      link.onclick = () => playRecording(rec, r.recordingUrl);
+      // Speakers by name, not by side.
+      const names = { caller: r.callerName || r.fromUserId, callee: r.calleeName || r.toUserId };
+      link.onclick = () => playRecording(rec, r.recordingUrl, names);
       rec.append(link);
     } else {
       rec.textContent = "—";
+      rec.classList.add("none");
     }
     if (r.recordingError) {
       // The recording is missing a side or stops early: say why.
@@ -126,7 +162,7 @@ export async function renderHistory(tbody, rows, me) {
   }
 }
 
-async function playRecording(cell, url) {
+async function playRecording(cell, url, names) {
   const res = await fetch(url, { headers: { authorization: `Bearer ${token()}` } });
   if (!res.ok) {
     notice("The recording is not available.", "error");
@@ -137,7 +173,7 @@ async function playRecording(cell, url) {
   for (const t of manifest.tracks) {
     const label = document.createElement("div");
     label.className = "track";
-    label.textContent = `${t.side}: `;
+    label.textContent = `${names[t.side] || t.side}: `;
     const audio = document.createElement("audio");
     audio.controls = true;
     audio.src = `${t.url}?access_token=${encodeURIComponent(token())}`;

@@ -90,11 +90,13 @@ after(async () => {
 });
 
 /** A signed-in page for a quick-pick person ("Agent Alice", "Customer Carol", ...). */
-async function signIn(pick, { deniedMedia = false } = {}) {
-  const context = await browser.newContext({ permissions: ["microphone", "camera"], viewport: { width: 1100, height: 900 } });
+async function signIn(pick, { deniedMedia = false, phone = false, init = null } = {}) {
+  const viewport = phone ? { width: 390, height: 844 } : { width: 1100, height: 900 };
+  const context = await browser.newContext({ permissions: ["microphone", "camera"], viewport, hasTouch: phone });
   contexts.add(context);
   const page = await context.newPage();
   page.on("pageerror", (e) => console.error(`[${pick}] page error:`, e.message));
+  if (init) await page.addInitScript(init);
   if (deniedMedia) {
     await page.addInitScript(() => {
       navigator.mediaDevices.getUserMedia = async () => {
@@ -352,4 +354,200 @@ test("a recorded call has a recording link in the history that plays both sides"
   );
   assert.equal(playable, "loaded", "the recording loads in the browser");
   await shot(agent, "agent-history-recording");
+});
+
+/** Clicks `locator` and answers the call on `callee`; returns when both are in the call. */
+async function answer(callee, caller) {
+  await callee.locator("#incoming:not([hidden])").waitFor({ timeout: WAIT });
+  await callee.locator("#accept-btn").click();
+  for (const page of [callee, caller]) await page.locator('#incall[data-state="active"]').waitFor({ timeout: WAIT });
+}
+
+/** The name shown in the first history row. */
+async function lastCallWho(page) {
+  return (await page.locator("#history tr").first().locator("td.who").getAttribute("data-who")) || "";
+}
+
+test("an agent calls a customer from the list, and both histories show names", async () => {
+  const customer = await signIn("Customer Carol");
+  const agent = await signIn("Agent Alice");
+  await agent.locator("#customer-search").fill("caro");
+  const call = agent.locator('#customers [data-call="customer-carol"]');
+  await call.waitFor({ timeout: WAIT });
+  assert.match(await agent.locator('#customers [data-customer-id="customer-carol"]').textContent(), /Carol Customer/);
+  await shot(agent, "agent-customer-list");
+  await call.click();
+  assert.match(await customer.locator("#incoming-from").textContent({ timeout: WAIT }), /Alice/);
+  await shot(customer, "customer-incoming");
+  await answer(customer, agent);
+  await eventually("audio reaches the agent", async () => (await inboundAudioBytes(agent)) > 0);
+  await agent.locator("#hangup-btn").click();
+  for (const [page, other] of [
+    [agent, "Carol Customer"],
+    [customer, "Alice Agent"],
+  ]) {
+    await eventually(`history names ${other}`, async () => (await lastCall(page)).status === "COMPLETED" && (await lastCallWho(page)) === other);
+  }
+  await shot(customer, "customer-history-names");
+});
+
+test("a missed call is called back from the history", async () => {
+  const agent = await signIn("Agent Bob");
+  const customer = await signIn("Customer Dan");
+  await customer.locator('[data-call="agent-bob"]').click({ timeout: WAIT });
+  await agent.locator("#incoming:not([hidden])").waitFor({ timeout: WAIT });
+  await eventually("missed", async () => (await lastCall(agent)).status === "MISSED", (RING_SECS + 10) * 1000);
+  assert.equal(await lastCallWho(agent), "Dan Customer");
+  const back = agent.locator("#history tr").first().getByRole("button", { name: "Call back" });
+  await shot(agent, "agent-missed-call-back");
+  await back.click();
+  await answer(customer, agent);
+  await customer.locator("#hangup-btn").click();
+  await eventually("the call back is in the history", async () => {
+    const r = await lastCall(agent);
+    return r.status === "COMPLETED" && (await lastCallWho(agent)) === "Dan Customer";
+  });
+});
+
+test("the caller hears ringback and sees the ring time; a blocked sound is said", async () => {
+  const agent = await signIn("Agent Alice");
+  const customer = await signIn("Customer Carol");
+  await customer.locator('[data-call="agent-alice"]').click({ timeout: WAIT });
+  await customer.locator('#incall[data-state="ringing"]').waitFor({ timeout: WAIT });
+  assert.equal(await customer.evaluate(() => window.demo.tones.playing), "ringback");
+  await eventually("the ring time counts", async () => /ringing 00:0[1-9]/.test(await customer.locator("#call-timer").textContent()));
+  await shot(customer, "customer-ringback");
+  // The agent's ring: audible, or the page says the browser blocks it until a click.
+  await agent.locator("#incoming:not([hidden])").waitFor({ timeout: WAIT });
+  assert.equal(await agent.evaluate(() => window.demo.tones.playing), "ring");
+  const state = await agent.evaluate(() => window.demo.tones.state);
+  assert.equal(await agent.locator("#sound-note").isVisible(), state !== "running", `audio ${state}`);
+  if (state !== "running") {
+    await shot(agent, "agent-sound-blocked");
+    await agent.locator("#incoming-from").click();
+    await eventually("sound unlocked by a click", async () => (await agent.evaluate(() => window.demo.tones.state)) === "running");
+    await agent.locator("#sound-note").waitFor({ state: "hidden", timeout: WAIT });
+  }
+  await answer(agent, customer);
+  assert.equal(await customer.evaluate(() => window.demo.tones.playing), null, "ringback stops when answered");
+  assert.equal(await agent.evaluate(() => window.demo.tones.playing), null, "the ring stops when answered");
+  await agent.locator("#hangup-btn").click();
+});
+
+test("a camera turned off shows a placeholder with the name, and mute shows", async () => {
+  const agent = await signIn("Agent Alice");
+  const customer = await signIn("Customer Carol");
+  await customer.locator('[data-call="agent-alice"]').click({ timeout: WAIT });
+  await answer(agent, customer);
+  await eventually("video arrives", async () => agent.evaluate(() => !!document.querySelector("#remote-video").srcObject));
+  await customer.locator("#camera-btn").click();
+  await agent.locator("#remote-placeholder:not([hidden])").waitFor({ timeout: WAIT });
+  assert.match(await agent.locator("#remote-placeholder").textContent(), /Carol Customer · camera off/);
+  assert.ok(await customer.locator("#local-placeholder").isVisible(), "the customer sees their own camera is off");
+  await customer.locator("#mute-btn").click();
+  await agent.locator("#remote-muted:not([hidden])").waitFor({ timeout: WAIT });
+  assert.match(await agent.locator("#remote-muted").textContent(), /Carol Customer is muted/);
+  await shot(agent, "agent-remote-camera-off");
+  await customer.locator("#camera-btn").click();
+  await agent.locator("#remote-placeholder").waitFor({ state: "hidden", timeout: WAIT });
+  await customer.locator("#hangup-btn").click();
+});
+
+test("an incoming call in a background tab flashes the title and notifies", async () => {
+  const agent = await signIn("Agent Bob", {
+    init: () => {
+      Object.defineProperty(document, "hidden", { get: () => true });
+      Object.defineProperty(document, "visibilityState", { get: () => "hidden" });
+      window.__notifications = [];
+      window.Notification = class {
+        static permission = "granted";
+        static requestPermission() {
+          return Promise.resolve("granted");
+        }
+        constructor(title, options) {
+          window.__notifications.push({ title, body: options?.body });
+        }
+        close() {}
+      };
+    },
+  });
+  const customer = await signIn("Customer Dan");
+  await customer.locator('[data-call="agent-bob"]').click({ timeout: WAIT });
+  await agent.locator("#incoming:not([hidden])").waitFor({ timeout: WAIT });
+  await eventually("the title flashes", async () => /Dan Customer is calling/.test(await agent.title()));
+  const notes = await agent.evaluate(() => window.__notifications);
+  assert.deepEqual(notes, [{ title: "Incoming call", body: "Dan Customer is calling" }]);
+  await customer.locator("#hangup-btn").click();
+  await eventually("the title is back", async () => !/calling/.test(await agent.title()));
+});
+
+test("the sign-in page says why a pasted token is refused", async () => {
+  const context = await browser.newContext();
+  contexts.add(context);
+  const page = await context.newPage();
+  await page.goto(`${base}/`);
+  await page.locator("#paste [name=token]").fill("this is not a token");
+  await page.getByRole("button", { name: "Use this token" }).click();
+  await eventually("not a token", async () => /not an access token/.test(await noticeText(page)));
+  // A real token with its signature changed.
+  const forged = await page.evaluate(async () => {
+    const r = await fetch("/dev/token", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ userId: "mallory", tenantId: "acme", participantType: "CRM_USER" }),
+    });
+    const t = (await r.json()).token;
+    return t.slice(0, -6) + (t.endsWith("AAAAAA") ? "BBBBBB" : "AAAAAA");
+  });
+  await page.locator("#paste [name=token]").fill(forged);
+  await page.getByRole("button", { name: "Use this token" }).click();
+  await eventually("bad signature", async () => /refused this token: token signature is invalid/.test(await noticeText(page)));
+  await shot(page, "signin-refused-token");
+  assert.match(page.url(), /\/$/, "still on the sign-in page");
+});
+
+test("every error code the server can send has words", async () => {
+  const page = await signIn("Agent Alice");
+  const missing = await page.evaluate(async () => {
+    const doc = await (await fetch("/api/openapi.json")).json();
+    const codes = doc.components.schemas.ErrorDetail.properties.code.enum;
+    const { EXPLAINED } = await import("/js/ui.js");
+    return { codes: codes.length, missing: codes.filter((c) => !EXPLAINED.includes(c)) };
+  });
+  assert.ok(missing.codes > 30, `${missing.codes} codes`);
+  assert.deepEqual(missing.missing, []);
+});
+
+test("each page fits a 390 px phone, with touch-sized buttons", async () => {
+  const fits = async (page, what) => {
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= 390, `${what}: ${width} px wide`);
+    const small = await page.evaluate(() =>
+      [...document.querySelectorAll("button, select, input:not([type=checkbox]):not([type=radio])")]
+        .filter((e) => e.offsetParent !== null)
+        .map((e) => [e.id || e.textContent.trim() || e.name, Math.round(e.getBoundingClientRect().height)])
+        .filter(([, h]) => h < 44),
+    );
+    assert.deepEqual(small, [], `${what}: targets under 44 px`);
+    await shot(page, `phone-${what}`);
+  };
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, hasTouch: true });
+  contexts.add(context);
+  const signin = await context.newPage();
+  await signin.goto(`${base}/`);
+  await fits(signin, "signin");
+  const agent = await signIn("Agent Alice", { phone: true });
+  const customer = await signIn("Customer Carol", { phone: true });
+  await agent.locator("#customers li").first().waitFor({ timeout: WAIT });
+  await fits(agent, "agent");
+  await fits(customer, "customer");
+  await customer.locator('[data-call="agent-alice"]').click({ timeout: WAIT });
+  await agent.locator("#incoming:not([hidden])").waitFor({ timeout: WAIT });
+  await fits(agent, "agent-incoming");
+  await answer(agent, customer);
+  await fits(agent, "agent-in-call");
+  await fits(customer, "customer-in-call");
+  await customer.locator("#hangup-btn").click();
+  await eventually("history row", async () => (await lastCall(customer)).status === "COMPLETED");
+  await fits(customer, "customer-history");
 });
