@@ -246,6 +246,7 @@ test("a declined call is shown as declined to the customer", async () => {
   await agent.locator("#incoming:not([hidden])").waitFor({ timeout: WAIT });
   await agent.locator("#decline-btn").click();
   await eventually("declined notice", async () => /declined/.test(await noticeText(customer)));
+  await eventually("the agent is told too", async () => /You declined the call from Dan/.test(await noticeText(agent)));
   await customer.locator("#incall").waitFor({ state: "hidden" });
   await shot(customer, "customer-declined");
   for (const page of [customer, agent]) {
@@ -343,6 +344,8 @@ test("a recorded call has a recording link in the history that plays both sides"
   const players = agent.locator("#history tr").first().locator("audio");
   await players.nth(1).waitFor({ timeout: WAIT });
   assert.equal(await players.count(), 2, "one track per participant");
+  const labels = await agent.locator("#history tr").first().locator(".track").allTextContents();
+  assert.deepEqual(labels.map((l) => l.split(":")[0]), ["Dan Customer", "Bob Agent"], "speakers by name");
   const playable = await players.first().evaluate(
     (a) =>
       new Promise((ok) => {
@@ -363,6 +366,12 @@ async function answer(callee, caller) {
   for (const page of [callee, caller]) await page.locator('#incall[data-state="active"]').waitFor({ timeout: WAIT });
 }
 
+/** Hangs up on `page` and waits until the call is over on every page (the next test must not find it open). */
+async function hangUp(page, ...others) {
+  await page.locator("#hangup-btn").click();
+  for (const p of [page, ...others]) await p.locator("#incall").waitFor({ state: "hidden", timeout: WAIT });
+}
+
 /** The name shown in the first history row. */
 async function lastCallWho(page) {
   return (await page.locator("#history tr").first().locator("td.who").getAttribute("data-who")) || "";
@@ -377,7 +386,8 @@ test("an agent calls a customer from the list, and both histories show names", a
   assert.match(await agent.locator('#customers [data-customer-id="customer-carol"]').textContent(), /Carol Customer/);
   await shot(agent, "agent-customer-list");
   await call.click();
-  assert.match(await customer.locator("#incoming-from").textContent({ timeout: WAIT }), /Alice/);
+  await customer.locator("#incoming:not([hidden])").waitFor({ timeout: WAIT });
+  assert.match(await customer.locator("#incoming-from").textContent(), /Alice/);
   await shot(customer, "customer-incoming");
   await answer(customer, agent);
   await eventually("audio reaches the agent", async () => (await inboundAudioBytes(agent)) > 0);
@@ -415,6 +425,9 @@ test("the caller hears ringback and sees the ring time; a blocked sound is said"
   await customer.locator('[data-call="agent-alice"]').click({ timeout: WAIT });
   await customer.locator('#incall[data-state="ringing"]').waitFor({ timeout: WAIT });
   assert.equal(await customer.evaluate(() => window.demo.tones.playing), "ringback");
+  // The agent being called left the list of available agents; the page says whom it calls instead.
+  await eventually("the list shows the call", async () => /Calling Alice Agent/.test(await customer.locator("#agents").textContent()));
+  assert.doesNotMatch(await customer.locator("#agents").textContent(), /No agent is available/);
   await eventually("the ring time counts", async () => /ringing 00:0[1-9]/.test(await customer.locator("#call-timer").textContent()));
   await shot(customer, "customer-ringback");
   // The agent's ring: audible, or the page says the browser blocks it until a click.
@@ -431,7 +444,7 @@ test("the caller hears ringback and sees the ring time; a blocked sound is said"
   await answer(agent, customer);
   assert.equal(await customer.evaluate(() => window.demo.tones.playing), null, "ringback stops when answered");
   assert.equal(await agent.evaluate(() => window.demo.tones.playing), null, "the ring stops when answered");
-  await agent.locator("#hangup-btn").click();
+  await hangUp(agent, customer);
 });
 
 test("a camera turned off shows a placeholder with the name, and mute shows", async () => {
@@ -450,7 +463,7 @@ test("a camera turned off shows a placeholder with the name, and mute shows", as
   await shot(agent, "agent-remote-camera-off");
   await customer.locator("#camera-btn").click();
   await agent.locator("#remote-placeholder").waitFor({ state: "hidden", timeout: WAIT });
-  await customer.locator("#hangup-btn").click();
+  await hangUp(customer, agent);
 });
 
 test("an incoming call in a background tab flashes the title and notifies", async () => {
@@ -477,7 +490,8 @@ test("an incoming call in a background tab flashes the title and notifies", asyn
   await eventually("the title flashes", async () => /Dan Customer is calling/.test(await agent.title()));
   const notes = await agent.evaluate(() => window.__notifications);
   assert.deepEqual(notes, [{ title: "Incoming call", body: "Dan Customer is calling" }]);
-  await customer.locator("#hangup-btn").click();
+  await hangUp(customer);
+  await agent.locator("#incoming").waitFor({ state: "hidden", timeout: WAIT });
   await eventually("the title is back", async () => !/calling/.test(await agent.title()));
 });
 
