@@ -25,6 +25,13 @@ fn command(cwd: &std::path::Path) -> Command {
     c
 }
 
+/// `command` with a SQLite file of its own in `cwd`.
+fn command_with_db(cwd: &std::path::Path) -> Command {
+    let mut c = command(cwd);
+    c.env("DATABASE_URL", format!("sqlite://{}", cwd.join("sb.db").display()));
+    c
+}
+
 /// Runs the binary to its end (it is expected to refuse to start); returns (exit code, stderr).
 async fn refused(mut c: Command) -> (i32, String) {
     let out = tokio::time::timeout(Duration::from_secs(30), c.output())
@@ -105,11 +112,7 @@ impl Running {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_web_demo_is_served_from_any_directory() {
     let cwd = tempfile::tempdir().unwrap();
-    let mut c = command(cwd.path());
-    c.env(
-        "DATABASE_URL",
-        format!("sqlite://{}", cwd.path().join("sb.db").display()),
-    );
+    let c = command_with_db(cwd.path());
     let server = started(c).await;
     let http = reqwest::Client::new();
     let page = http.get(server.url("/")).send().await.unwrap();
@@ -191,13 +194,9 @@ async fn an_unwritable_recording_directory_is_refused_when_recording_is_on() {
     let cwd = tempfile::tempdir().unwrap();
     let blocker = cwd.path().join("not-a-directory");
     std::fs::write(&blocker, b"x").unwrap();
-    let mut c = command(cwd.path());
-    c.env(
-        "DATABASE_URL",
-        format!("sqlite://{}", cwd.path().join("sb.db").display()),
-    )
-    .env("SWITCHBOARD_RECORD_CALLS", "true")
-    .env("SWITCHBOARD_RECORDING_DIR", &blocker);
+    let mut c = command_with_db(cwd.path());
+    c.env("SWITCHBOARD_RECORD_CALLS", "true")
+        .env("SWITCHBOARD_RECORDING_DIR", &blocker);
     let (code, stderr) = refused(c).await;
     assert_eq!(code, 1, "{stderr}");
     assert!(
@@ -209,12 +208,8 @@ async fn an_unwritable_recording_directory_is_refused_when_recording_is_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_are_json_lines_with_each_calls_start_answer_and_end() {
     let cwd = tempfile::tempdir().unwrap();
-    let mut c = command(cwd.path());
-    c.env(
-        "DATABASE_URL",
-        format!("sqlite://{}", cwd.path().join("sb.db").display()),
-    )
-    .env("SWITCHBOARD_LOG_FORMAT", "json");
+    let mut c = command_with_db(cwd.path());
+    c.env("SWITCHBOARD_LOG_FORMAT", "json");
     let mut server = started(c).await;
     let http = reqwest::Client::new();
     let token = |body: Value| {
@@ -270,11 +265,7 @@ async fn logs_are_json_lines_with_each_calls_start_answer_and_end() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn text_logs_into_a_pipe_have_no_colour_codes() {
     let cwd = tempfile::tempdir().unwrap();
-    let mut c = command(cwd.path());
-    c.env(
-        "DATABASE_URL",
-        format!("sqlite://{}", cwd.path().join("sb.db").display()),
-    );
+    let c = command_with_db(cwd.path());
     let server = started(c).await;
     assert!(
         server.first.iter().any(|l| l.contains("DEV MODE")),

@@ -58,11 +58,7 @@ async fn a_bad_offer_from_a_second_tab_leaves_the_call_working(b: Backend) {
 }
 
 async fn a_replacement_that_never_connects_does_not_mask_the_loss(b: Backend) {
-    let app = embedded(b, |s| {
-        s.sfu.media_timeout = Duration::from_secs(2);
-        s.reconnect_grace = Duration::from_secs(1);
-    })
-    .await;
+    let app = quick(b, 2, 1).await;
     let mut call = media_call(&app, true, false).await;
     media_flows(&call).await;
     // A second tab's valid offer replaces the connection... and that tab is gone at once.
@@ -81,11 +77,7 @@ async fn a_replacement_that_never_connects_does_not_mask_the_loss(b: Backend) {
 }
 
 async fn a_reload_that_re_offers_within_the_grace_keeps_the_call(b: Backend) {
-    let app = embedded(b, |s| {
-        s.sfu.media_timeout = Duration::from_secs(2);
-        s.reconnect_grace = Duration::from_secs(8);
-    })
-    .await;
+    let app = quick(b, 2, 8).await;
     let mut call = media_call(&app, true, false).await;
     let (a, id) = (call.a.clone(), call.id.clone());
     media_flows(&call).await;
@@ -130,11 +122,7 @@ async fn a_reload_that_re_offers_within_the_grace_keeps_the_call(b: Backend) {
 }
 
 async fn a_reload_that_never_returns_ends_at_the_moment_of_loss(b: Backend) {
-    let app = embedded(b, |s| {
-        s.sfu.media_timeout = Duration::from_secs(2);
-        s.reconnect_grace = Duration::from_secs(2);
-    })
-    .await;
+    let app = quick(b, 2, 2).await;
     let mut call = media_call(&app, true, false).await;
     media_flows(&call).await;
     let lost_at = switchboard::clock::now_ms();
@@ -156,6 +144,28 @@ async fn a_reload_that_never_returns_ends_at_the_moment_of_loss(b: Backend) {
     );
     assert_eq!(row.duration, (ended_at - row.answered_at.unwrap()) / 1000);
     talking.await.unwrap().close().await;
+}
+
+/// The call's row once its recording is noted on it (a few moments after the call ends).
+async fn recorded(app: &TestApp, id: &str) -> switchboard::call::model::Call {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let row = app.state.store.get_call(id).await.unwrap().unwrap();
+        if row.recording_bytes.is_some() {
+            return row;
+        }
+        assert!(Instant::now() < deadline, "the recording was never noted on the call");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// An embedded-mode server whose media timeout and reconnect grace are short.
+async fn quick(b: Backend, media_timeout_secs: u64, grace_secs: u64) -> TestApp {
+    embedded(b, move |s| {
+        s.sfu.media_timeout = Duration::from_secs(media_timeout_secs);
+        s.reconnect_grace = Duration::from_secs(grace_secs);
+    })
+    .await
 }
 
 /// The last granule position (48 kHz samples) of an Ogg file.
@@ -210,14 +220,7 @@ async fn recordings_stay_in_step_across_a_reconnect(b: Backend) {
         dir.join("caller.ogg").exists() && dir.join("callee.ogg").exists()
     })
     .await;
-    let mut row = app.state.store.get_call(&id).await.unwrap().unwrap();
-    for _ in 0..100 {
-        if row.recording_bytes.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        row = app.state.store.get_call(&id).await.unwrap().unwrap();
-    }
+    let row = recorded(&app, &id).await;
     assert_eq!(row.recording_error, None);
     let caller_end = last_granule(&std::fs::read(dir.path().join(&id).join("caller.ogg")).unwrap());
     let callee_end = last_granule(&std::fs::read(dir.path().join(&id).join("callee.ogg")).unwrap());
@@ -256,14 +259,7 @@ async fn a_recording_that_fails_mid_call_is_reported_on_the_call(b: Backend) {
     // Enough audio to fill the writer's buffer a few times over.
     tokio::join!(caller.send_audio(400, CALLER_TAG), callee.send_audio(400, CALLEE_TAG));
     cw.request(json!({"type": "call.end", "callId": id})).await;
-    let mut row = app.state.store.get_call(&id).await.unwrap().unwrap();
-    for _ in 0..100 {
-        if row.recording_bytes.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        row = app.state.store.get_call(&id).await.unwrap().unwrap();
-    }
+    let row = recorded(&app, &id).await;
     let error = row.recording_error.clone().expect("the failure is stored on the call");
     assert!(error.contains("caller") && error.contains("No space left"), "{error}");
     assert!(row.recording_bytes.unwrap() > 0, "the callee's side was recorded");
