@@ -63,7 +63,7 @@ impl CallService {
         // The call may have ended while this offer was being answered, after
         // the SFU closed its room: don't leave a room behind for it.
         if self.open_call(call_id).await.is_err() {
-            sfu.close(call_id).await;
+            sfu.close(call_id, None).await;
             return Err(Error::new(ErrorCode::CallEnded, "the call has ended"));
         }
         Ok(answer)
@@ -96,7 +96,8 @@ impl CallService {
         let Some(sfu) = self.media.clone() else { return };
         let id = call.id.clone();
         if call.status.is_final() {
-            tokio::spawn(async move { sfu.close(&id).await });
+            let ended_at = call.ended_at;
+            tokio::spawn(async move { sfu.close(&id, ended_at).await });
         } else if call.status == CallStatus::Active && prev == CallStatus::Ringing {
             tokio::spawn(async move { sfu.activate(&id).await });
         }
@@ -132,7 +133,7 @@ impl CallService {
                         tracing::debug!(error = %e, call = %call_id, "media lost after the call ended");
                         // Already over (its room should be gone): make sure nothing is left.
                         if let (Some(sfu), ErrorCode::CallEnded | ErrorCode::CallNotFound) = (&self.media, e.code()) {
-                            sfu.close(&call_id).await;
+                            sfu.close(&call_id, None).await;
                         }
                     }
                 }

@@ -117,6 +117,16 @@ impl Timeline {
             silence_frames: (pos.saturating_sub(next) / FRAME_SAMPLES).min(MAX_FILL_FRAMES),
         })
     }
+
+    /// The silence that carries this side from its last packet to the call's
+    /// end at `end` (samples since the start): `(first position, frames)`.
+    /// Nothing before the first packet, or when the side already reaches the end.
+    pub fn tail(&self, end: u64) -> Option<(u64, u64)> {
+        let (_, last_pos) = self.last?;
+        let next = last_pos + FRAME_SAMPLES;
+        let frames = (end.saturating_sub(next) / FRAME_SAMPLES).min(MAX_FILL_FRAMES);
+        (frames > 0).then_some((next, frames))
+    }
 }
 
 /// Whether recordings can be written under `root`: creates it if missing, writes and removes a probe file.
@@ -146,6 +156,8 @@ pub struct OggRecorder {
     writer: OggWriter<BufWriter<File>>,
     path: PathBuf,
     timeline: Timeline,
+    /// The last packet's header: silence written after it copies it.
+    last_header: Option<rtc::rtp::header::Header>,
     /// Packets written (silence included).
     pub packets: u64,
 }
@@ -162,6 +174,7 @@ impl OggRecorder {
             writer,
             path: path.to_owned(),
             timeline: Timeline::default(),
+            last_header: None,
             packets: 0,
         })
     }
@@ -177,19 +190,35 @@ impl OggRecorder {
         let Some(placed) = self.timeline.place(h.ssrc, h.sequence_number, h.timestamp, wall) else {
             return Ok(());
         };
-        for i in 0..placed.silence_frames {
-            let mut silence = Packet {
-                header: pkt.header.clone(),
-                payload: bytes::Bytes::from_static(&SILENCE),
-            };
-            silence.header.timestamp = FIRST_TS + (placed.silence_from + i * FRAME_SAMPLES) as u32;
-            self.writer.write_rtp(&silence).map_err(std::io::Error::other)?;
-            self.packets += 1;
-        }
+        self.silence(&pkt.header, placed.silence_from, placed.silence_frames)?;
         pkt.header.timestamp = FIRST_TS + placed.pos as u32;
         self.writer.write_rtp(&pkt).map_err(std::io::Error::other)?;
         self.packets += 1;
+        self.last_header = Some(pkt.header);
         Ok(())
+    }
+
+    /// `frames` silence frames from position `from`, each a copy of `header`.
+    fn silence(&mut self, header: &rtc::rtp::header::Header, from: u64, frames: u64) -> std::io::Result<()> {
+        for i in 0..frames {
+            let mut silence = Packet {
+                header: header.clone(),
+                payload: bytes::Bytes::from_static(&SILENCE),
+            };
+            silence.header.timestamp = FIRST_TS + (from + i * FRAME_SAMPLES) as u32;
+            self.writer.write_rtp(&silence).map_err(std::io::Error::other)?;
+            self.packets += 1;
+        }
+        Ok(())
+    }
+
+    /// Fills silence up to the call's end at `end` (samples since the start),
+    /// so both sides' files end where the call did, whenever each side's last packet came.
+    pub fn pad_to(&mut self, end: u64) -> std::io::Result<()> {
+        let (Some(header), Some((from, frames))) = (self.last_header.clone(), self.timeline.tail(end)) else {
+            return Ok(());
+        };
+        self.silence(&header, from, frames)
     }
 
     /// Finishes the file; returns its size in bytes.

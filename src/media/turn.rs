@@ -16,12 +16,23 @@ use crate::call::model::Millis;
 use crate::views::IceServerView;
 
 /// The STUN/TURN configuration.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct IceSettings {
     pub stun_urls: Vec<String>,
     pub turn_urls: Vec<String>,
     pub turn_secret: Option<String>,
     pub turn_ttl: Duration,
+}
+
+impl std::fmt::Debug for IceSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IceSettings")
+            .field("stun_urls", &self.stun_urls)
+            .field("turn_urls", &self.turn_urls)
+            .field("turn_secret", &self.turn_secret.as_ref().map(|_| "<redacted>"))
+            .field("turn_ttl", &self.turn_ttl)
+            .finish()
+    }
 }
 
 /// TURN username and password for `user_id`, valid until `now + ttl`.

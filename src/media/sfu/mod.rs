@@ -280,12 +280,14 @@ impl Sfu {
         }
     }
 
-    /// The call ended: everything of its media is released; recordings are reported.
-    pub async fn close(&self, call_id: &str) {
+    /// The call ended (at `ended_at`, Unix ms; None: now): everything of its
+    /// media is released; recordings, filled to the end, are reported.
+    pub async fn close(&self, call_id: &str, ended_at: Option<i64>) {
+        let end_ms = ended_at.unwrap_or_else(crate::clock::now_ms);
         let Some((_, room)) = self.rooms.remove(call_id) else {
             return;
         };
-        if let Some(done) = room.close().await {
+        if let Some(done) = room.close(end_ms).await {
             let _ = self.events.send(MediaEvent::Recorded {
                 call_id: call_id.to_owned(),
                 path: call_id.to_owned(),
@@ -350,7 +352,7 @@ mod tests {
         let (sfu, _events) = sfu(std::env::temp_dir()).await;
         let room = sfu.room(&info("c1", true, false)).await;
         assert!(sfu.is_open(&room));
-        sfu.close("c1").await;
+        sfu.close("c1", None).await;
         assert!(!sfu.is_open(&room));
         assert_eq!(sfu.rooms(), 0);
         let other = sfu.room(&info("c1", true, false)).await;
@@ -375,7 +377,7 @@ mod tests {
             payload: bytes::Bytes::from_static(&[0xfc, 0xff, 0xfe]),
         };
         room.state.record(Side::Callee, &pkt);
-        sfu.close("c1").await;
+        sfu.close("c1", None).await;
         let path = recording::track_path(&root.path().join("c1"), Side::Callee);
         let size = std::fs::metadata(&path).unwrap().len();
         assert_eq!(

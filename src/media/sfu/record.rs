@@ -38,6 +38,8 @@ enum Job {
     },
     Finish {
         rec: Arc<Recording>,
+        /// Where the call ended (samples since its media started), if known: both files are filled up to it.
+        end: Option<u64>,
         done: oneshot::Sender<Option<Finished>>,
     },
 }
@@ -122,12 +124,18 @@ impl Recording {
         }
     }
 
-    /// Closes the files once everything queued before is written; returns
+    /// Closes the files once everything queued before is written, each
+    /// filled with silence to `end_ms` (the call's end, Unix ms); returns
     /// their total size and any error (None: nothing was recorded, or already finished).
-    pub async fn finish(self: &Arc<Self>) -> Option<Finished> {
+    pub async fn finish(self: &Arc<Self>, end_ms: i64) -> Option<Finished> {
         let (done, result) = oneshot::channel();
+        let end = match self.origin_ms.load(Ordering::Relaxed) {
+            0 => None,
+            origin => Some((end_ms - origin).max(0) as u64 * 48),
+        };
         let job = Job::Finish {
             rec: self.clone(),
+            end,
             done,
         };
         self.writer.tx.send(job).await.ok()?;
@@ -189,8 +197,9 @@ impl CallFiles {
         }
     }
 
-    /// Closes the files; their total size and the first error (None: no file and no error).
-    fn finish(self) -> Option<Finished> {
+    /// Closes the files (each filled to `end` first, when given); their total
+    /// size and the first error (None: no file and no error).
+    fn finish(self, end: Option<u64>) -> Option<Finished> {
         let mut bytes = None;
         let mut error = None;
         for slot in self.sides {
@@ -205,6 +214,13 @@ impl CallFiles {
                     }
                 }
             };
+            let mut rec = rec;
+            if let Some(end) = end
+                && let Err(e) = rec.pad_to(end)
+            {
+                tracing::warn!(error = %e, "filling a recording to the call's end failed");
+                error.get_or_insert(format!("the recording's end could not be written: {e}"));
+            }
             match rec.finish() {
                 Ok(n) => *bytes.get_or_insert(0) += n,
                 Err(e) => {
@@ -239,9 +255,9 @@ fn run(mut rx: mpsc::Receiver<Job>) {
                     wall,
                 );
             }
-            Job::Finish { rec, done } => {
+            Job::Finish { rec, end, done } => {
                 rec.finished.store(true, Ordering::Relaxed);
-                let total = calls.remove(&rec.call_id).and_then(CallFiles::finish);
+                let total = calls.remove(&rec.call_id).and_then(|files| files.finish(end));
                 let _ = done.send(total);
             }
         }
@@ -283,7 +299,7 @@ mod tests {
         // The other side is unaffected.
         files.write("c", &dir, Side::Callee, pkt(1), 0);
         assert!(matches!(files.sides[1], Slot::Recording(_)));
-        let done = files.finish().unwrap();
+        let done = files.finish(None).unwrap();
         assert!(done.bytes > 0);
         assert!(done.error.unwrap().contains("caller recording could not be created"));
         assert!(track_path(&dir, Side::Callee).exists());
@@ -307,7 +323,7 @@ mod tests {
             }
         }
         assert!(failed_at.is_some(), "the full disk was noticed");
-        let done = files.finish().unwrap();
+        let done = files.finish(None).unwrap();
         let error = done.error.expect("the failure is reported with the recording");
         assert!(error.contains("caller recording stopped"), "{error}");
         assert!(done.bytes > 0, "the callee's side is whole");
@@ -324,7 +340,7 @@ mod tests {
         for seq in 1..=50u16 {
             rec.write(Side::Caller, &pkt(seq), t0 + i64::from(seq - 1) * 20);
         }
-        let done = rec.finish().await.expect("recorded");
+        let done = rec.finish(t0 + 1_000).await.expect("recorded");
         assert_eq!(done.error, None);
         let path = track_path(&dir, Side::Caller);
         assert_eq!(done.bytes, std::fs::metadata(&path).unwrap().len());
@@ -334,12 +350,12 @@ mod tests {
         // After finishing, packets are dropped and no file is reopened.
         rec.write(Side::Caller, &pkt(51), t0 + 1_000);
         rec.write(Side::Callee, &pkt(1), t0 + 1_000);
-        assert_eq!(rec.finish().await, None);
+        assert_eq!(rec.finish(t0 + 2_000).await, None);
         assert_eq!(std::fs::metadata(&path).unwrap().len(), done.bytes);
         assert!(!track_path(&dir, Side::Callee).exists());
         // A call with no audio has no recording.
         let silent = writer.recording("c2".into(), root.path().join("c2"));
-        assert_eq!(silent.finish().await, None);
+        assert_eq!(silent.finish(t0).await, None);
         assert!(!root.path().join("c2").exists());
     }
 
@@ -354,7 +370,8 @@ mod tests {
         rec.write(Side::Caller, &pkt(1), t0);
         // The callee's first packet comes 1 s into the call.
         rec.write(Side::Callee, &pkt(1), t0 + 1_000);
-        rec.finish().await.unwrap();
+        // The call ends with the callee's packet.
+        rec.finish(t0 + 1_020).await.unwrap();
         let pages = |side| {
             std::fs::read(track_path(&dir, side))
                 .unwrap()
@@ -362,7 +379,36 @@ mod tests {
                 .filter(|w| w == b"OggS")
                 .count()
         };
-        assert_eq!(pages(Side::Caller), 4);
+        assert_eq!(pages(Side::Caller), 4 + 50, "filled to the call's end");
         assert_eq!(pages(Side::Callee), 4 + 50, "50 frames of silence first");
+    }
+
+    /// The last granule position of an Ogg file (bytes 6..14 of its last page).
+    fn last_granule(bytes: &[u8]) -> u64 {
+        let at = bytes.windows(4).rposition(|w| w == b"OggS").unwrap();
+        u64::from_le_bytes(bytes[at + 6..at + 14].try_into().unwrap())
+    }
+
+    #[tokio::test]
+    async fn both_files_end_where_the_call_ended_whenever_each_sides_last_packet_came() {
+        let root = tempfile::tempdir().unwrap();
+        let writer = RecordingWriter::start().unwrap();
+        let dir = root.path().join("c1");
+        let rec = writer.recording("c1".into(), dir.clone());
+        let t0 = 1_000_000;
+        rec.start(t0);
+        // The caller talks for 2 s, the callee stops after 0.5 s.
+        for seq in 1..=100u16 {
+            rec.write(Side::Caller, &pkt(seq), t0 + i64::from(seq - 1) * 20);
+        }
+        for seq in 1..=25u16 {
+            rec.write(Side::Callee, &pkt(seq), t0 + i64::from(seq - 1) * 20);
+        }
+        // The call ends 3 s in.
+        rec.finish(t0 + 3_000).await.unwrap();
+        let end = |side| last_granule(&std::fs::read(track_path(&dir, side)).unwrap());
+        let (caller, callee) = (end(Side::Caller), end(Side::Callee));
+        assert_eq!(caller, callee, "both sides end together");
+        assert!(caller.abs_diff(3 * 48_000) <= 960, "at the call's end: {caller}");
     }
 }

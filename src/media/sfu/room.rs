@@ -211,8 +211,9 @@ impl Room {
         self.state.active.load(Ordering::Relaxed)
     }
 
-    /// Closes both connections and the recording; returns what was recorded.
-    pub async fn close(&self) -> Option<super::record::Finished> {
+    /// Closes both connections and the recording (filled to `end_ms`, the
+    /// call's end, Unix ms); returns what was recorded.
+    pub async fn close(&self, end_ms: i64) -> Option<super::record::Finished> {
         self.stop.cancel();
         self.state.active.store(false, Ordering::Relaxed);
         let peers: Vec<Arc<Peer>> = self.peers.lock().iter_mut().filter_map(Option::take).collect();
@@ -221,7 +222,7 @@ impl Room {
             p.published.lock().clear();
         }
         match &self.state.recording {
-            Some(rec) => rec.finish().await,
+            Some(rec) => rec.finish(end_ms).await,
             None => None,
         }
     }
@@ -290,7 +291,7 @@ mod tests {
         assert!(room.is_active());
         room.activate().await;
         assert!(room.is_active());
-        assert_eq!(room.close().await, None);
+        assert_eq!(room.close(crate::clock::now_ms()).await, None);
         assert!(!room.is_active());
         room.activate().await;
         assert!(!room.is_active(), "a closed room never forwards again");
