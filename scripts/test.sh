@@ -21,7 +21,9 @@ cargo test --workspace
 
 if [ -f web-demo/tests/package.json ]; then
   echo "== browser tests (chromium)"
-  cargo build --bin switchboard
+  # `cargo test` has just built target/debug/switchboard (with the features
+  # the tests unify); `cargo build` would rebuild ~70 crates without them.
+  [ -x target/debug/switchboard ] || cargo build --bin switchboard
   npm test --prefix web-demo/tests
 fi
 echo "== all tests passed"
