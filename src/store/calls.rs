@@ -1,78 +1,149 @@
 //! CallLog rows and participants' lines: create, conditional update, reads.
 
-use sqlx::{FromRow, PgPool};
+use std::sync::LazyLock;
 
-use super::{Backend, Store, on_read};
+use sqlx::FromRow;
+
+use super::params::{Column, Statement, Value, insert_sql, update_sql, values};
+use super::{Executed, Store, on_read};
 use crate::call::model::{Call, CallStatus, EndReason, Millis, ParticipantType, Party};
 use crate::error::{Error, Result};
 
-/// The column list every `SELECT` of a call uses, in `CallRow` order.
-macro_rules! call_cols {
-    () => {
-        "c.id, c.tenant_id, c.room_name, c.from_user_id, c.from_user_type, c.to_user_id, c.to_user_type, \
-         c.caller_name, c.status, c.started_at, c.answered_at, c.ended_at, c.duration, c.end_reason, c.ended_by, \
-         c.ring_deadline, c.grace_deadline, c.grace_reason, c.caller_session, c.callee_session, c.record, \
-         c.node_id, c.version, c.grace_since, c.recording_path, c.recording_bytes, c.recording_error, c.callee_name"
-    };
+/// Every column of `calls`, in one place: the insert, every `SELECT` and the
+/// values bound come from this table (a new column is one row here, one
+/// field of `CallRow` and the migrations).
+const CALL_COLUMNS: &[Column<Call>] = &[
+    col("id", |c| (&c.id).into()),
+    col("tenant_id", |c| (&c.tenant_id).into()),
+    col("room_name", |c| (&c.room_name).into()),
+    col("from_user_id", |c| (&c.caller.user_id).into()),
+    col("from_user_type", |c| c.caller.kind.as_str().into()),
+    col("to_user_id", |c| (&c.callee.user_id).into()),
+    col("to_user_type", |c| c.callee.kind.as_str().into()),
+    col("caller_name", |c| (&c.caller_name).into()),
+    col("status", |c| c.status.as_str().into()),
+    col("started_at", |c| c.started_at.into()),
+    col("answered_at", |c| c.answered_at.into()),
+    col("ended_at", |c| c.ended_at.into()),
+    col("duration", |c| c.duration.into()),
+    col("end_reason", |c| c.end_reason.map(EndReason::as_str).into()),
+    col("ended_by", |c| (&c.ended_by).into()),
+    col("ring_deadline", |c| c.ring_deadline.into()),
+    col("grace_deadline", |c| c.grace_deadline.into()),
+    col("grace_reason", |c| c.grace_reason.map(EndReason::as_str).into()),
+    col("caller_session", |c| (&c.caller_session).into()),
+    col("callee_session", |c| (&c.callee_session).into()),
+    col("record", |c| c.record.into()),
+    col("node_id", |c| (&c.node_id).into()),
+    col("version", |c| c.version.into()),
+    col("grace_since", |c| c.grace_since.into()),
+    col("recording_path", |c| (&c.recording_path).into()),
+    col("recording_bytes", |c| c.recording_bytes.into()),
+    col("recording_error", |c| (&c.recording_error).into()),
+    col("callee_name", |c| (&c.callee_name).into()),
+];
+
+/// What a transition may change: the key first, then the columns it sets
+/// (the row's version is the guard, one placeholder after these).
+const UPDATE_COLUMNS: &[Column<Call>] = &[
+    col("id", |c| (&c.id).into()),
+    col("status", |c| c.status.as_str().into()),
+    col("answered_at", |c| c.answered_at.into()),
+    col("ended_at", |c| c.ended_at.into()),
+    col("duration", |c| c.duration.into()),
+    col("end_reason", |c| c.end_reason.map(EndReason::as_str).into()),
+    col("ended_by", |c| (&c.ended_by).into()),
+    col("ring_deadline", |c| c.ring_deadline.into()),
+    col("grace_deadline", |c| c.grace_deadline.into()),
+    col("grace_reason", |c| c.grace_reason.map(EndReason::as_str).into()),
+    col("callee_session", |c| (&c.callee_session).into()),
+    col("version", |c| c.version.into()),
+    col("grace_since", |c| c.grace_since.into()),
+];
+
+const fn col(name: &'static str, value: for<'a> fn(&'a Call) -> Value<'a>) -> Column<Call> {
+    Column { name, value }
 }
 
-pub(super) const INSERT_CALL: &str = "INSERT INTO calls (id, tenant_id, room_name, from_user_id, from_user_type, to_user_id, \
-     to_user_type, caller_name, status, started_at, answered_at, ended_at, duration, end_reason, ended_by, \
-     ring_deadline, grace_deadline, grace_reason, caller_session, callee_session, record, node_id, version, \
-     grace_since, callee_name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-     $18, $19, $20, $21, $22, $23, $24, $25)";
+/// `c.id, c.tenant_id, …`: the columns every `SELECT` of a call reads, in `CallRow`'s names.
+fn call_cols() -> String {
+    CALL_COLUMNS
+        .iter()
+        .map(|c| format!("c.{}", c.name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
-pub(super) const UPDATE_CALL: &str = "UPDATE calls SET status = $2, answered_at = $3, ended_at = $4, duration = $5, \
-     end_reason = $6, ended_by = $7, ring_deadline = $8, grace_deadline = $9, grace_reason = $10, \
-     callee_session = $11, version = $12, grace_since = $14 WHERE id = $1 AND version = $13";
+/// A `SELECT` of calls: `c.<every column>` then `rest`.
+fn select(rest: &str) -> String {
+    format!("SELECT {} {rest}", call_cols())
+}
 
-pub(super) const SET_RECORDING: &str =
+static INSERT_CALL: LazyLock<String> = LazyLock::new(|| insert_sql("calls", CALL_COLUMNS));
+static UPDATE_CALL: LazyLock<String> = LazyLock::new(|| update_sql("calls", UPDATE_COLUMNS, "version"));
+
+/// The insert of `call` (all columns).
+fn insert_call(call: &Call) -> Statement<'_> {
+    Statement {
+        sql: INSERT_CALL.as_str(),
+        params: values(CALL_COLUMNS, call),
+    }
+}
+
+/// Replaces the row at `next.version - 1` with `next`.
+fn update_call(next: &Call) -> Statement<'_> {
+    let mut params = values(UPDATE_COLUMNS, next);
+    params.push((next.version - 1).into());
+    Statement {
+        sql: UPDATE_CALL.as_str(),
+        params,
+    }
+}
+
+const SET_RECORDING: &str =
     "UPDATE calls SET recording_path = $2, recording_bytes = $3, recording_error = $4 WHERE id = $1";
 
 // Which of two users hold a line (the slow path after a BUSY insert).
-pub(super) const LINES_OF: &str = "SELECT user_id FROM call_lines WHERE tenant_id = $1 AND user_id IN ($2, $3)";
+const LINES_OF: &str = "SELECT user_id FROM call_lines WHERE tenant_id = $1 AND user_id IN ($2, $3)";
 
-const GET_CALL: &str = concat!("SELECT ", call_cols!(), " FROM calls c WHERE c.id = $1");
+static GET_CALL: LazyLock<String> = LazyLock::new(|| select("FROM calls c WHERE c.id = $1"));
 
-const OPEN_CALL_OF_USER: &str = concat!(
-    "SELECT ",
-    call_cols!(),
-    " FROM call_lines l JOIN calls c ON c.id = l.call_id WHERE l.tenant_id = $1 AND l.user_id = $2"
-);
+static OPEN_CALL_OF_USER: LazyLock<String> = LazyLock::new(|| {
+    select("FROM call_lines l JOIN calls c ON c.id = l.call_id WHERE l.tenant_id = $1 AND l.user_id = $2")
+});
 
 // Open calls are found through their caller's line: call_lines holds only
 // open calls, so these scans stay as small as the number of live calls.
-const RING_DUE: &str = concat!(
-    "SELECT ",
-    call_cols!(),
-    " FROM call_lines l JOIN calls c ON c.id = l.call_id AND c.from_user_id = l.user_id \
-     WHERE c.status = 'RINGING' AND c.ring_deadline <= $1 ORDER BY c.ring_deadline LIMIT $2"
-);
+static RING_DUE: LazyLock<String> = LazyLock::new(|| {
+    select(
+        "FROM call_lines l JOIN calls c ON c.id = l.call_id AND c.from_user_id = l.user_id \
+         WHERE c.status = 'RINGING' AND c.ring_deadline <= $1 ORDER BY c.ring_deadline LIMIT $2",
+    )
+});
 
-const GRACE_DUE: &str = concat!(
-    "SELECT ",
-    call_cols!(),
-    " FROM call_lines l JOIN calls c ON c.id = l.call_id AND c.from_user_id = l.user_id \
-     WHERE c.grace_deadline IS NOT NULL AND c.grace_deadline <= $1 ORDER BY c.grace_deadline LIMIT $2"
-);
+static GRACE_DUE: LazyLock<String> = LazyLock::new(|| {
+    select(
+        "FROM call_lines l JOIN calls c ON c.id = l.call_id AND c.from_user_id = l.user_id \
+         WHERE c.grace_deadline IS NOT NULL AND c.grace_deadline <= $1 ORDER BY c.grace_deadline LIMIT $2",
+    )
+});
 
-const OPEN_ON_NODE: &str = concat!(
-    "SELECT ",
-    call_cols!(),
-    " FROM call_lines l JOIN calls c ON c.id = l.call_id AND c.from_user_id = l.user_id WHERE c.node_id = $1"
-);
+static OPEN_ON_NODE: LazyLock<String> = LazyLock::new(|| {
+    select("FROM call_lines l JOIN calls c ON c.id = l.call_id AND c.from_user_id = l.user_id WHERE c.node_id = $1")
+});
 
 // Newest first on either side; each arm walks its own index, the outer query
 // merges. `$3` is the keyset cursor: ids strictly below it.
-const HISTORY: &str = concat!(
-    "SELECT * FROM (SELECT ",
-    call_cols!(),
-    " FROM calls c WHERE c.tenant_id = $1 AND c.from_user_id = $2 AND c.id < $3 ORDER BY c.id DESC LIMIT $4) a \
-     UNION ALL SELECT * FROM (SELECT ",
-    call_cols!(),
-    " FROM calls c WHERE c.tenant_id = $1 AND c.to_user_id = $2 AND c.from_user_id <> $2 AND c.id < $3 \
-     ORDER BY c.id DESC LIMIT $4) b ORDER BY id DESC LIMIT $4"
-);
+static HISTORY: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT * FROM ({}) a UNION ALL SELECT * FROM ({}) b ORDER BY id DESC LIMIT $4",
+        select("FROM calls c WHERE c.tenant_id = $1 AND c.from_user_id = $2 AND c.id < $3 ORDER BY c.id DESC LIMIT $4"),
+        select(
+            "FROM calls c WHERE c.tenant_id = $1 AND c.to_user_id = $2 AND c.from_user_id <> $2 AND c.id < $3 \
+             ORDER BY c.id DESC LIMIT $4"
+        ),
+    )
+});
 
 const COUNT_BY_STATUS: &str =
     "SELECT status, COUNT(*) FROM calls WHERE status IN ('RINGING', 'ACTIVE') GROUP BY status";
@@ -180,7 +251,7 @@ pub enum CreateOutcome {
 
 impl CreateOutcome {
     /// After a refused insert: whose line `holders` (the users of `LINES_OF`) says is taken.
-    pub(super) fn of_holders<'a>(call: &Call, holders: impl IntoIterator<Item = &'a str>) -> Self {
+    fn of_holders<'a>(call: &Call, holders: impl IntoIterator<Item = &'a str>) -> Self {
         let mut outcome = Self::LinesFreed;
         for user in holders {
             if user == call.caller.user_id {
@@ -194,138 +265,54 @@ impl CreateOutcome {
     }
 }
 
-macro_rules! bind_call {
-    ($q:expr, $c:expr) => {
-        $q.bind(&$c.id)
-            .bind(&$c.tenant_id)
-            .bind(&$c.room_name)
-            .bind(&$c.caller.user_id)
-            .bind($c.caller.kind.as_str())
-            .bind(&$c.callee.user_id)
-            .bind($c.callee.kind.as_str())
-            .bind(&$c.caller_name)
-            .bind($c.status.as_str())
-            .bind($c.started_at)
-            .bind($c.answered_at)
-            .bind($c.ended_at)
-            .bind($c.duration)
-            .bind($c.end_reason.map(EndReason::as_str))
-            .bind(&$c.ended_by)
-            .bind($c.ring_deadline)
-            .bind($c.grace_deadline)
-            .bind($c.grace_reason.map(EndReason::as_str))
-            .bind(&$c.caller_session)
-            .bind(&$c.callee_session)
-            .bind($c.record)
-            .bind(&$c.node_id)
-            .bind($c.version)
-            .bind($c.grace_since)
-            .bind(&$c.callee_name)
-    };
-}
-
-// The PostgreSQL writes (SQLite's run in `sqlite_writer`, on the same SQL).
-
-/// Inserts an open call; its trigger takes both lines, or the insert fails
-/// with a unique violation and nothing is written.
-async fn pg_create(pool: &PgPool, call: &Call) -> Result<CreateOutcome> {
-    match bind_call!(sqlx::query(INSERT_CALL), call).execute(pool).await {
-        Ok(_) => Ok(CreateOutcome::Created),
-        Err(sqlx::Error::Database(e)) if e.kind() == sqlx::error::ErrorKind::UniqueViolation => {
-            let holders: Vec<(String,)> = sqlx::query_as(LINES_OF)
-                .bind(&call.tenant_id)
-                .bind(&call.caller.user_id)
-                .bind(&call.callee.user_id)
-                .fetch_all(pool)
-                .await?;
-            Ok(CreateOutcome::of_holders(call, holders.iter().map(|(u,)| u.as_str())))
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Inserts a call that is already final (BUSY); it holds no lines.
-async fn pg_insert(pool: &PgPool, call: &Call) -> Result<()> {
-    bind_call!(sqlx::query(INSERT_CALL), call).execute(pool).await?;
-    Ok(())
-}
-
-/// Replaces the row at `next.version - 1`; false if another writer got there
-/// first. A final status releases the lines (update trigger).
-async fn pg_update(pool: &PgPool, next: &Call) -> Result<bool> {
-    let n = sqlx::query(UPDATE_CALL)
-        .bind(&next.id)
-        .bind(next.status.as_str())
-        .bind(next.answered_at)
-        .bind(next.ended_at)
-        .bind(next.duration)
-        .bind(next.end_reason.map(EndReason::as_str))
-        .bind(&next.ended_by)
-        .bind(next.ring_deadline)
-        .bind(next.grace_deadline)
-        .bind(next.grace_reason.map(EndReason::as_str))
-        .bind(&next.callee_session)
-        .bind(next.version)
-        .bind(next.version - 1)
-        .bind(next.grace_since)
-        .execute(pool)
-        .await?
-        .rows_affected();
-    Ok(n == 1)
-}
-
 impl Store {
     /// Opens a RINGING call, taking both participants' lines, or says whose line was taken.
     pub async fn create_call(&self, call: &Call) -> Result<CreateOutcome> {
-        match &*self.backend {
-            Backend::Sqlite { writer, .. } => writer.create_call(call).await,
-            Backend::Postgres(pool) => pg_create(pool, call).await,
+        match self.exec(insert_call(call)).await? {
+            Executed::Rows(_) => Ok(CreateOutcome::Created),
+            Executed::UniqueViolation => {
+                // Read after the refusal: a line freed meanwhile says `LinesFreed`, and the caller retries.
+                let holders: Vec<(String,)> = on_read!(self, pool => sqlx::query_as(LINES_OF)
+                    .bind(&call.tenant_id)
+                    .bind(&call.caller.user_id)
+                    .bind(&call.callee.user_id)
+                    .fetch_all(pool)
+                    .await)?;
+                Ok(CreateOutcome::of_holders(call, holders.iter().map(|(u,)| u.as_str())))
+            }
         }
     }
 
     /// Writes a call that is already final (BUSY), holding no lines.
     pub async fn insert_final_call(&self, call: &Call) -> Result<()> {
         debug_assert!(call.status.is_final());
-        match &*self.backend {
-            Backend::Sqlite { writer, .. } => writer.insert_final(call).await,
-            Backend::Postgres(pool) => pg_insert(pool, call).await,
+        match self.exec(insert_call(call)).await? {
+            Executed::Rows(_) => Ok(()),
+            Executed::UniqueViolation => Err(Error::Internal(anyhow::anyhow!("call {} already written", call.id))),
         }
     }
 
     /// Replaces the row at `next.version - 1` with `next`; false if another writer got there first.
+    /// A final status releases the lines (update trigger).
     pub async fn update_call(&self, next: &Call) -> Result<bool> {
-        match &*self.backend {
-            Backend::Sqlite { writer, .. } => writer.update_call(next).await,
-            Backend::Postgres(pool) => pg_update(pool, next).await,
-        }
+        Ok(self.exec(update_call(next)).await? == Executed::Rows(1))
     }
 
     /// Notes where a call's recording is, how big it is, and what went wrong with it.
     pub async fn set_recording(&self, call_id: &str, path: &str, bytes: i64, error: Option<&str>) -> Result<()> {
-        match &*self.backend {
-            Backend::Sqlite { writer, .. } => writer.set_recording(call_id, path, bytes, error).await,
-            Backend::Postgres(pool) => {
-                sqlx::query(SET_RECORDING)
-                    .bind(call_id)
-                    .bind(path)
-                    .bind(bytes)
-                    .bind(error)
-                    .execute(pool)
-                    .await?;
-                Ok(())
-            }
-        }
+        let stmt = Statement::new(SET_RECORDING, [call_id.into(), path.into(), bytes.into(), error.into()]);
+        self.exec(stmt).await.map(drop)
     }
 
     pub async fn get_call(&self, id: &str) -> Result<Option<Call>> {
         let row: Option<CallRow> =
-            on_read!(self, pool => sqlx::query_as(GET_CALL).bind(id).fetch_optional(pool).await)?;
+            on_read!(self, pool => sqlx::query_as(GET_CALL.as_str()).bind(id).fetch_optional(pool).await)?;
         row.map(Call::try_from).transpose()
     }
 
     /// The open call holding `user_id`'s line, if any.
     pub async fn open_call_of(&self, tenant_id: &str, user_id: &str) -> Result<Option<Call>> {
-        let row: Option<CallRow> = on_read!(self, pool => sqlx::query_as(OPEN_CALL_OF_USER)
+        let row: Option<CallRow> = on_read!(self, pool => sqlx::query_as(OPEN_CALL_OF_USER.as_str())
             .bind(tenant_id)
             .bind(user_id)
             .fetch_optional(pool)
@@ -336,28 +323,28 @@ impl Store {
     /// RINGING calls whose ring deadline is at or before `now`.
     pub async fn ring_due(&self, now: Millis, limit: i64) -> Result<Vec<Call>> {
         let rows: Vec<CallRow> =
-            on_read!(self, pool => sqlx::query_as(RING_DUE).bind(now).bind(limit).fetch_all(pool).await)?;
+            on_read!(self, pool => sqlx::query_as(RING_DUE.as_str()).bind(now).bind(limit).fetch_all(pool).await)?;
         rows_to_calls(rows)
     }
 
     /// ACTIVE calls whose reconnect grace ends at or before `now`.
     pub async fn grace_due(&self, now: Millis, limit: i64) -> Result<Vec<Call>> {
         let rows: Vec<CallRow> =
-            on_read!(self, pool => sqlx::query_as(GRACE_DUE).bind(now).bind(limit).fetch_all(pool).await)?;
+            on_read!(self, pool => sqlx::query_as(GRACE_DUE.as_str()).bind(now).bind(limit).fetch_all(pool).await)?;
         rows_to_calls(rows)
     }
 
     /// Open calls created by `node_id` (swept when that node restarts).
     pub async fn open_calls_of_node(&self, node_id: &str) -> Result<Vec<Call>> {
         let rows: Vec<CallRow> =
-            on_read!(self, pool => sqlx::query_as(OPEN_ON_NODE).bind(node_id).fetch_all(pool).await)?;
+            on_read!(self, pool => sqlx::query_as(OPEN_ON_NODE.as_str()).bind(node_id).fetch_all(pool).await)?;
         rows_to_calls(rows)
     }
 
     /// A page of `user_id`'s calls, newest first, ids below `before`.
     pub async fn history(&self, tenant_id: &str, user_id: &str, before: Option<&str>, limit: i64) -> Result<Vec<Call>> {
         let before = before.unwrap_or(FIRST_PAGE_CURSOR);
-        let rows: Vec<CallRow> = on_read!(self, pool => sqlx::query_as(HISTORY)
+        let rows: Vec<CallRow> = on_read!(self, pool => sqlx::query_as(HISTORY.as_str())
             .bind(tenant_id)
             .bind(user_id)
             .bind(before)

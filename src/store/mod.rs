@@ -7,6 +7,7 @@
 //! SQLite allows) and a reader pool; PostgreSQL one pool.
 
 mod calls;
+mod params;
 mod participants;
 mod sqlite_writer;
 pub mod url;
@@ -48,7 +49,7 @@ fn cause(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// How the store is opened.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct StoreOptions {
     /// `sqlite://file.db`, `sqlite:file.db`, a bare path, or `postgres://…`.
     pub url: String,
@@ -58,6 +59,16 @@ pub struct StoreOptions {
     /// one fsync per group commit) or `NORMAL` (durable across a process
     /// crash; the last commits may be lost on power loss).
     pub sqlite_synchronous_full: bool,
+}
+
+impl std::fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreOptions")
+            .field("url", &url::redacted(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("sqlite_synchronous_full", &self.sqlite_synchronous_full)
+            .finish()
+    }
 }
 
 #[derive(Clone)]
@@ -75,6 +86,34 @@ enum Backend {
 #[derive(Clone)]
 pub struct Store {
     backend: Arc<Backend>,
+}
+
+/// What a write did.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Executed {
+    /// It ran and changed this many rows.
+    Rows(u64),
+    /// A primary key or unique constraint refused it; nothing was written.
+    UniqueViolation,
+}
+
+/// Runs one write on PostgreSQL, binding its parameter list in order.
+async fn pg_exec(pool: &PgPool, stmt: &params::Statement<'_>) -> Result<Executed> {
+    let mut q = sqlx::query(stmt.sql);
+    for v in &stmt.params {
+        q = match v {
+            params::Value::Text(t) => q.bind(t.as_deref()),
+            params::Value::Int(i) => q.bind(*i),
+            params::Value::Bool(b) => q.bind(*b),
+        };
+    }
+    match q.execute(pool).await {
+        Ok(done) => Ok(Executed::Rows(done.rows_affected())),
+        Err(sqlx::Error::Database(e)) if e.kind() == sqlx::error::ErrorKind::UniqueViolation => {
+            Ok(Executed::UniqueViolation)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Runs `$body` with `$pool` bound to a pool for reads.
@@ -192,6 +231,14 @@ impl Store {
         Ok(Self {
             backend: Arc::new(Backend::Sqlite { writer, read }),
         })
+    }
+
+    /// Runs one write: on SQLite through the group-commit writer, on PostgreSQL on the pool.
+    async fn exec(&self, stmt: params::Statement<'_>) -> Result<Executed> {
+        match &*self.backend {
+            Backend::Sqlite { writer, .. } => writer.exec(stmt.into_owned()).await,
+            Backend::Postgres(pool) => pg_exec(pool, &stmt).await,
+        }
     }
 
     /// `sqlite` or `postgres`, for logs and `/readyz`.

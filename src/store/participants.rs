@@ -2,7 +2,8 @@
 
 use sqlx::FromRow;
 
-use super::{Backend, Store, on_read};
+use super::params::Statement;
+use super::{Store, on_read};
 use crate::call::model::{Millis, ParticipantType};
 use crate::error::{Error, Result};
 
@@ -64,7 +65,7 @@ impl TryFrom<ParticipantRow> for Participant {
     }
 }
 
-pub(super) const UPSERT: &str = "INSERT INTO participants (tenant_id, user_id, participant_type, first_name, last_name, email, \
+const UPSERT: &str = "INSERT INTO participants (tenant_id, user_id, participant_type, first_name, last_name, email, \
      role, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
      ON CONFLICT (tenant_id, user_id) DO UPDATE SET participant_type = excluded.participant_type, \
      first_name = excluded.first_name, last_name = excluded.last_name, email = excluded.email, \
@@ -95,35 +96,27 @@ pub fn contains_pattern(q: &str) -> String {
 const GET: &str = "SELECT tenant_id, user_id, participant_type, first_name, last_name, email, role, created_at, \
      updated_at FROM participants WHERE tenant_id = $1 AND user_id = $2";
 
-macro_rules! participant_writes {
-    ($upsert:ident, $conn:ty) => {
-        /// Inserts or refreshes a participant; `created_at` survives refreshes.
-        pub(super) async fn $upsert(conn: &mut $conn, p: &Participant) -> Result<()> {
-            sqlx::query(UPSERT)
-                .bind(&p.tenant_id)
-                .bind(&p.user_id)
-                .bind(p.kind.as_str())
-                .bind(&p.first_name)
-                .bind(&p.last_name)
-                .bind(&p.email)
-                .bind(&p.role)
-                .bind(p.updated_at)
-                .execute(&mut *conn)
-                .await?;
-            Ok(())
-        }
-    };
+/// The upsert of `p`: `$1..$8` of `UPSERT`.
+pub(super) fn upsert(p: &Participant) -> Statement<'_> {
+    Statement::new(
+        UPSERT,
+        [
+            (&p.tenant_id).into(),
+            (&p.user_id).into(),
+            p.kind.as_str().into(),
+            (&p.first_name).into(),
+            (&p.last_name).into(),
+            (&p.email).into(),
+            (&p.role).into(),
+            p.updated_at.into(),
+        ],
+    )
 }
-
-participant_writes!(pg_upsert, sqlx::PgConnection);
 
 impl Store {
     /// Inserts or refreshes a participant; `created_at` survives refreshes.
     pub async fn upsert_participant(&self, p: &Participant) -> Result<()> {
-        match &*self.backend {
-            Backend::Sqlite { writer, .. } => writer.upsert_participant(p).await,
-            Backend::Postgres(pool) => pg_upsert(&mut *pool.acquire().await?, p).await,
-        }
+        self.exec(upsert(p)).await.map(drop)
     }
 
     /// Up to `limit` participants of `kind` in the tenant matching `q` (empty: all), by name.

@@ -14,14 +14,12 @@
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::types::ToSql;
+use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
-use super::Participant;
-use super::calls::{CreateOutcome, INSERT_CALL, LINES_OF, SET_RECORDING, UPDATE_CALL};
-use super::participants::UPSERT;
-use crate::call::model::{Call, EndReason};
+use super::Executed;
+use super::params::{Statement, Value, placeholder};
 use crate::error::{Error, Result};
 
 /// Most writes committed in one transaction.
@@ -35,11 +33,8 @@ const STATEMENT_CACHE: usize = 32;
 
 /// A write and where its result goes.
 enum WriteOp {
-    CreateCall(Box<Call>, oneshot::Sender<Result<CreateOutcome>>),
-    InsertFinal(Box<Call>, oneshot::Sender<Result<()>>),
-    UpdateCall(Box<Call>, oneshot::Sender<Result<bool>>),
-    Upsert(Box<Participant>, oneshot::Sender<Result<()>>),
-    SetRecording(Box<(String, String, i64, Option<String>)>, oneshot::Sender<Result<()>>),
+    /// One statement with its parameters.
+    Exec(Box<Statement<'static>>, oneshot::Sender<Result<Executed>>),
     Stop(oneshot::Sender<()>),
 }
 
@@ -55,6 +50,17 @@ fn gone() -> Error {
 
 fn db(e: rusqlite::Error) -> Error {
     Error::Internal(anyhow::anyhow!("sqlite write: {e}"))
+}
+
+impl ToSql for Value<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Value::Text(Some(s)) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Value::Text(None) | Value::Int(None) => ToSqlOutput::Borrowed(ValueRef::Null),
+            Value::Int(Some(i)) => ToSqlOutput::Borrowed(ValueRef::Integer(*i)),
+            Value::Bool(b) => ToSqlOutput::Borrowed(ValueRef::Integer(i64::from(*b))),
+        })
+    }
 }
 
 impl Writer {
@@ -79,35 +85,16 @@ impl Writer {
         Ok(Self { tx })
     }
 
-    async fn submit<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> WriteOp) -> Result<T> {
+    /// Runs `stmt` in the next batch; answered once that batch has committed.
+    pub async fn exec(&self, stmt: Statement<'static>) -> Result<Executed> {
         let (reply, answer) = oneshot::channel();
-        match tokio::time::timeout(QUEUE_TIMEOUT, self.tx.send(make(reply))).await {
+        let op = WriteOp::Exec(Box::new(stmt), reply);
+        match tokio::time::timeout(QUEUE_TIMEOUT, self.tx.send(op)).await {
             Ok(Ok(())) => {}
             Ok(Err(_)) => return Err(gone()),
             Err(_) => return Err(Error::Store(sqlx::Error::PoolTimedOut)),
         }
         answer.await.unwrap_or_else(|_| Err(gone()))
-    }
-
-    pub async fn create_call(&self, call: &Call) -> Result<CreateOutcome> {
-        self.submit(|r| WriteOp::CreateCall(Box::new(call.clone()), r)).await
-    }
-
-    pub async fn insert_final(&self, call: &Call) -> Result<()> {
-        self.submit(|r| WriteOp::InsertFinal(Box::new(call.clone()), r)).await
-    }
-
-    pub async fn update_call(&self, call: &Call) -> Result<bool> {
-        self.submit(|r| WriteOp::UpdateCall(Box::new(call.clone()), r)).await
-    }
-
-    pub async fn upsert_participant(&self, p: &Participant) -> Result<()> {
-        self.submit(|r| WriteOp::Upsert(Box::new(p.clone()), r)).await
-    }
-
-    pub async fn set_recording(&self, call_id: &str, path: &str, bytes: i64, error: Option<&str>) -> Result<()> {
-        let row = (call_id.to_owned(), path.to_owned(), bytes, error.map(str::to_owned));
-        self.submit(|r| WriteOp::SetRecording(Box::new(row), r)).await
     }
 
     /// Finishes the queued writes, closes the connection and ends the thread.
@@ -119,84 +106,25 @@ impl Writer {
     }
 }
 
-/// `$1`, `$2`, …: the names the store's SQL uses.
-const NAMES: [&str; 25] = [
-    "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12", "$13", "$14", "$15", "$16", "$17",
-    "$18", "$19", "$20", "$21", "$22", "$23", "$24", "$25",
-];
-
-/// Prepares (cached) `sql` and binds `args` to `$1..$n` by name.
-fn prepare<'c>(
-    conn: &'c Connection,
-    sql: &str,
-    args: &[&dyn ToSql],
-) -> rusqlite::Result<rusqlite::CachedStatement<'c>> {
-    let mut stmt = conn.prepare_cached(sql)?;
-    for (i, value) in args.iter().enumerate() {
-        let name = NAMES
-            .get(i)
-            .ok_or(rusqlite::Error::InvalidParameterCount(args.len(), NAMES.len()))?;
-        let index = stmt
+/// Prepares (cached) `stmt.sql` and binds its parameters to `$1..$n` by name
+/// (SQLite numbers parameters by first appearance, not by their digits).
+fn prepare<'c>(conn: &'c Connection, stmt: &Statement<'_>) -> rusqlite::Result<rusqlite::CachedStatement<'c>> {
+    let mut prepared = conn.prepare_cached(stmt.sql)?;
+    let mut buf = [0u8; 24];
+    for (i, value) in stmt.params.iter().enumerate() {
+        let name = placeholder(i + 1, &mut buf);
+        let index = prepared
             .parameter_index(name)?
-            .ok_or_else(|| rusqlite::Error::InvalidParameterName((*name).to_owned()))?;
-        stmt.raw_bind_parameter(index, value)?;
+            .ok_or_else(|| rusqlite::Error::InvalidParameterName(name.to_owned()))?;
+        prepared.raw_bind_parameter(index, value)?;
     }
-    Ok(stmt)
-}
-
-/// A call's derived column values, so the argument list can borrow them.
-struct CallValues<'a> {
-    c: &'a Call,
-    caller_kind: &'static str,
-    callee_kind: &'static str,
-    status: &'static str,
-    end_reason: Option<&'static str>,
-    grace_reason: Option<&'static str>,
-}
-
-impl<'a> CallValues<'a> {
-    fn of(c: &'a Call) -> Self {
-        Self {
-            c,
-            caller_kind: c.caller.kind.as_str(),
-            callee_kind: c.callee.kind.as_str(),
-            status: c.status.as_str(),
-            end_reason: c.end_reason.map(EndReason::as_str),
-            grace_reason: c.grace_reason.map(EndReason::as_str),
-        }
+    if stmt.params.len() != prepared.parameter_count() {
+        return Err(rusqlite::Error::InvalidParameterCount(
+            stmt.params.len(),
+            prepared.parameter_count(),
+        ));
     }
-
-    /// `INSERT_CALL`'s `$1..$25`.
-    fn insert_args(&self) -> [&dyn ToSql; 25] {
-        let c = self.c;
-        [
-            &c.id,
-            &c.tenant_id,
-            &c.room_name,
-            &c.caller.user_id,
-            &self.caller_kind,
-            &c.callee.user_id,
-            &self.callee_kind,
-            &c.caller_name,
-            &self.status,
-            &c.started_at,
-            &c.answered_at,
-            &c.ended_at,
-            &c.duration,
-            &self.end_reason,
-            &c.ended_by,
-            &c.ring_deadline,
-            &c.grace_deadline,
-            &self.grace_reason,
-            &c.caller_session,
-            &c.callee_session,
-            &c.record,
-            &c.node_id,
-            &c.version,
-            &c.grace_since,
-            &c.callee_name,
-        ]
-    }
+    Ok(prepared)
 }
 
 /// SQLITE_CONSTRAINT_PRIMARYKEY and SQLITE_CONSTRAINT_UNIQUE (not NOT NULL, CHECK, ...),
@@ -208,118 +136,35 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
         if matches!(f.extended_code, SQLITE_CONSTRAINT_PRIMARYKEY | SQLITE_CONSTRAINT_UNIQUE))
 }
 
-fn create(conn: &Connection, call: &Call) -> Result<CreateOutcome> {
-    let values = CallValues::of(call);
-    let inserted = prepare(conn, INSERT_CALL, &values.insert_args()).and_then(|mut s| s.raw_execute());
-    match inserted {
-        Ok(_) => Ok(CreateOutcome::Created),
-        Err(e) if is_unique_violation(&e) => {
-            let mut stmt = prepare(
-                conn,
-                LINES_OF,
-                &[&call.tenant_id, &call.caller.user_id, &call.callee.user_id],
-            )
-            .map_err(db)?;
-            let mut rows = stmt.raw_query();
-            let mut holders = Vec::with_capacity(2);
-            while let Some(row) = rows.next().map_err(db)? {
-                holders.push(row.get::<_, String>(0).map_err(db)?);
-            }
-            Ok(CreateOutcome::of_holders(call, holders.iter().map(String::as_str)))
-        }
+/// Runs one statement; a unique violation is an outcome, not an error.
+fn execute(conn: &Connection, stmt: &Statement<'_>) -> Result<Executed> {
+    match prepare(conn, stmt).and_then(|mut s| s.raw_execute()) {
+        Ok(n) => Ok(Executed::Rows(n as u64)),
+        Err(e) if is_unique_violation(&e) => Ok(Executed::UniqueViolation),
         Err(e) => Err(db(e)),
     }
 }
 
-fn insert(conn: &Connection, call: &Call) -> Result<()> {
-    let values = CallValues::of(call);
-    prepare(conn, INSERT_CALL, &values.insert_args())
-        .and_then(|mut s| s.raw_execute())
-        .map(drop)
-        .map_err(db)
-}
-
-fn update(conn: &Connection, c: &Call) -> Result<bool> {
-    let v = CallValues::of(c);
-    let prev = c.version - 1;
-    let args: [&dyn ToSql; 14] = [
-        &c.id,
-        &v.status,
-        &c.answered_at,
-        &c.ended_at,
-        &c.duration,
-        &v.end_reason,
-        &c.ended_by,
-        &c.ring_deadline,
-        &c.grace_deadline,
-        &v.grace_reason,
-        &c.callee_session,
-        &c.version,
-        &prev,
-        &c.grace_since,
-    ];
-    prepare(conn, UPDATE_CALL, &args)
-        .and_then(|mut s| s.raw_execute())
-        .map(|n| n == 1)
-        .map_err(db)
-}
-
-fn upsert(conn: &Connection, p: &Participant) -> Result<()> {
-    let kind = p.kind.as_str();
-    let args: [&dyn ToSql; 8] = [
-        &p.tenant_id,
-        &p.user_id,
-        &kind,
-        &p.first_name,
-        &p.last_name,
-        &p.email,
-        &p.role,
-        &p.updated_at,
-    ];
-    prepare(conn, UPSERT, &args)
-        .and_then(|mut s| s.raw_execute())
-        .map(drop)
-        .map_err(db)
-}
-
 /// A write's outcome, held until its batch commits.
-enum Done {
-    Create(oneshot::Sender<Result<CreateOutcome>>, Result<CreateOutcome>),
-    Unit(oneshot::Sender<Result<()>>, Result<()>),
-    Update(oneshot::Sender<Result<bool>>, Result<bool>),
-}
+struct Done(oneshot::Sender<Result<Executed>>, Result<Executed>);
 
 impl Done {
     /// Answers the caller; if the batch failed to commit, with that failure.
     fn answer(self, commit: &std::result::Result<(), String>) {
         let fail = |e: &String| Error::Internal(anyhow::anyhow!("commit failed: {e}"));
-        match self {
-            Done::Create(tx, r) => drop(tx.send(commit.as_ref().map_err(fail).and(r))),
-            Done::Unit(tx, r) => drop(tx.send(commit.as_ref().map_err(fail).and(r))),
-            Done::Update(tx, r) => drop(tx.send(commit.as_ref().map_err(fail).and(r))),
-        }
+        let Done(tx, r) = self;
+        let _ = tx.send(commit.as_ref().map_err(fail).and(r));
     }
 }
 
 fn exec(conn: &Connection, op: WriteOp, stop: &mut Option<oneshot::Sender<()>>) -> Option<Done> {
-    Some(match op {
-        WriteOp::CreateCall(call, tx) => Done::Create(tx, create(conn, &call)),
-        WriteOp::InsertFinal(call, tx) => Done::Unit(tx, insert(conn, &call)),
-        WriteOp::UpdateCall(call, tx) => Done::Update(tx, update(conn, &call)),
-        WriteOp::Upsert(p, tx) => Done::Unit(tx, upsert(conn, &p)),
-        WriteOp::SetRecording(r, tx) => {
-            let (id, path, bytes, error) = &*r;
-            let done = prepare(conn, SET_RECORDING, &[id, path, bytes, error])
-                .and_then(|mut s| s.raw_execute())
-                .map(drop)
-                .map_err(db);
-            Done::Unit(tx, done)
-        }
+    match op {
+        WriteOp::Exec(stmt, tx) => Some(Done(tx, execute(conn, &stmt))),
         WriteOp::Stop(tx) => {
             *stop = Some(tx);
-            return None;
+            None
         }
-    })
+    }
 }
 
 fn run(conn: Connection, mut rx: mpsc::Receiver<WriteOp>) {
@@ -378,13 +223,8 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<WriteOp>) {
 }
 
 fn refuse(op: WriteOp, why: &str) {
-    let err = || Error::Internal(anyhow::anyhow!("batch not written: {why}"));
     match op {
-        WriteOp::CreateCall(_, tx) => drop(tx.send(Err(err()))),
-        WriteOp::InsertFinal(_, tx) => drop(tx.send(Err(err()))),
-        WriteOp::UpdateCall(_, tx) => drop(tx.send(Err(err()))),
-        WriteOp::Upsert(_, tx) => drop(tx.send(Err(err()))),
-        WriteOp::SetRecording(_, tx) => drop(tx.send(Err(err()))),
+        WriteOp::Exec(_, tx) => drop(tx.send(Err(Error::Internal(anyhow::anyhow!("batch not written: {why}"))))),
         WriteOp::Stop(tx) => drop(tx.send(())),
     }
 }
@@ -393,6 +233,7 @@ fn refuse(op: WriteOp, why: &str) {
 mod tests {
     use super::*;
     use crate::call::model::ParticipantType;
+    use crate::store::Participant;
 
     fn migrated(path: &Path) -> Connection {
         let conn = Connection::open(path).unwrap();
@@ -433,7 +274,8 @@ mod tests {
         let mut answers = Vec::new();
         for i in 0..40 {
             let (otx, orx) = oneshot::channel();
-            tx.try_send(WriteOp::Upsert(Box::new(participant(i)), otx)).unwrap();
+            let stmt = crate::store::participants::upsert(&participant(i)).into_owned();
+            tx.try_send(WriteOp::Exec(Box::new(stmt), otx)).unwrap();
             answers.push(orx);
         }
         let (stx, srx) = oneshot::channel();
@@ -444,7 +286,7 @@ mod tests {
         let ok = answers
             .into_iter()
             .map(oneshot::Receiver::blocking_recv)
-            .filter(|a| matches!(a, Ok(Ok(()))))
+            .filter(|a| matches!(a, Ok(Ok(Executed::Rows(1)))))
             .count();
         let rows: i64 = Connection::open(&path)
             .unwrap()

@@ -7,10 +7,48 @@
 //! that says what was expected, instead of silently becoming a SQLite file.
 
 /// Where the store lives.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
     Sqlite { path: String },
     Postgres { url: String },
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DatabaseUrl::Sqlite { path } => f.debug_struct("Sqlite").field("path", path).finish(),
+            DatabaseUrl::Postgres { url } => f.debug_struct("Postgres").field("url", &redacted(url)).finish(),
+        }
+    }
+}
+
+/// `url` with any password (in the user part, or a `password=` parameter) replaced, for logs and `Debug`.
+pub fn redacted(url: &str) -> String {
+    const HIDDEN: &str = "<redacted>";
+    let mut out = url.to_owned();
+    if let Some(scheme_end) = out.find("://") {
+        let auth_start = scheme_end + 3;
+        let auth_end = out[auth_start..]
+            .find(['/', '?', '#'])
+            .map_or(out.len(), |i| auth_start + i);
+        if let Some(at) = out[auth_start..auth_end].rfind('@').map(|i| auth_start + i)
+            && let Some(colon) = out[auth_start..at].find(':').map(|i| auth_start + i)
+        {
+            out.replace_range(colon + 1..at, HIDDEN);
+        }
+    }
+    if let Some(q) = out.find('?') {
+        let (head, query) = out.split_at(q + 1);
+        let query: Vec<String> = query
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}={HIDDEN}"),
+                _ => kv.to_owned(),
+            })
+            .collect();
+        out = format!("{head}{}", query.join("&"));
+    }
+    out
 }
 
 const EXPECTED: &str = "expected sqlite://path/to/file.db or postgres://user@host/database";
@@ -107,5 +145,21 @@ mod tests {
         ] {
             assert!(parse(empty).is_err(), "{empty:?}");
         }
+    }
+
+    #[test]
+    fn passwords_are_redacted_wherever_they_are() {
+        assert_eq!(
+            redacted("postgres://app:s3cr%40t@db.example:5432/crm?sslmode=require"),
+            "postgres://app:<redacted>@db.example:5432/crm?sslmode=require"
+        );
+        assert_eq!(
+            redacted("postgresql://app@db/crm?password=hunter2&sslmode=disable"),
+            "postgresql://app@db/crm?password=<redacted>&sslmode=disable"
+        );
+        assert_eq!(redacted("postgres://db/crm"), "postgres://db/crm");
+        assert_eq!(redacted("sqlite://a:b@c.db"), "sqlite://a:<redacted>@c.db");
+        let dbg = format!("{:?}", parse("postgres://u:topsecret@h/d").unwrap());
+        assert!(!dbg.contains("topsecret"), "{dbg}");
     }
 }
