@@ -1,5 +1,6 @@
 //! Calls: the pure lifecycle state machine and the driver that runs it against the store.
 
+pub mod events;
 mod lifecycle;
 pub mod machine;
 mod media;
@@ -10,5 +11,6 @@ mod ratelimit;
 mod service;
 mod timers;
 
+pub use events::{CALL_EVENT_BUFFER, CallEvent, CallEvents};
 pub use lifecycle::{SWEEP_BATCH, SessionStart};
 pub use service::{CallService, CallSettings, MAX_TRANSITION_ATTEMPTS, StartOutcome};

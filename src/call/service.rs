@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::events::CallEvents;
 use super::machine::{self, Actor, Command, Effect, MachineError, NewCall, Transition};
 use super::model::{Call, CallStatus, Millis, Party, Side};
 use super::notify;
@@ -78,6 +79,8 @@ pub struct CallService {
     /// conditional update still decides; a stale copy only costs a retry.
     pub(super) open: OpenCalls,
     limiter: StartLimiter,
+    /// Created / answered / ended, for whoever subscribes.
+    events: CallEvents,
 }
 
 pub(super) fn machine_error(e: MachineError) -> Error {
@@ -129,7 +132,13 @@ impl CallService {
             settings,
             timers: Timers::default(),
             open: OpenCalls::default(),
+            events: CallEvents::default(),
         })
+    }
+
+    /// The call-event stream (created, answered, ended with the stored row).
+    pub fn events(&self) -> &CallEvents {
+        &self.events
     }
 
     pub(super) fn limiter_shrink(&self) {
@@ -233,6 +242,7 @@ impl CallService {
                 CreateOutcome::CalleeBusy => {
                     let call = machine::busy(new, now);
                     self.store.insert_final_call(&call).await?;
+                    self.events.changed(None, &call);
                     log_status(&call);
                     self.metrics.call_reached(CallStatus::Busy);
                     return Ok(StartOutcome::Busy { call });
@@ -267,6 +277,7 @@ impl CallService {
         tracing::info!(call = %call.id, tenant = %call.tenant_id, user = %call.caller.user_id, callee = %call.callee.user_id, record = call.record, "call started");
         self.metrics.call_reached(CallStatus::Ringing);
         self.open.created(call);
+        self.events.changed(None, call);
         if let Some(deadline) = call.ring_deadline {
             self.timers.schedule(self, &call.id, deadline, Command::RingTimeout);
         }
@@ -420,6 +431,7 @@ impl CallService {
         }
         self.open.advanced(call);
         if call.status != prev {
+            self.events.changed(Some(prev), call);
             log_status(call);
             self.metrics.call_reached(call.status);
             self.media_follow(call, prev);

@@ -7,6 +7,7 @@ mod binary;
 mod calls;
 mod directory;
 mod edge;
+mod events;
 mod jwks;
 mod livekit;
 mod media;
