@@ -12,21 +12,24 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::Verifier;
 use crate::call::{CallService, CallSettings};
-use crate::cluster::LocalBus;
 use crate::config::Settings;
 use crate::directory::Directory;
 use crate::media::livekit::LiveKitTokens;
 use crate::media::sfu::Sfu;
 use crate::metrics::Metrics;
-use crate::presence::Registry;
+use crate::presence::Presence;
+use crate::signal::sessions::Sessions;
 use crate::store::Store;
-use crate::views::IceServerView;
+use crate::wire::views::IceServerView;
 
 /// What every handler and session shares. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub calls: Arc<CallService>,
-    pub registry: Arc<Registry>,
+    /// This node's sockets (delivery only).
+    pub registry: Arc<Sessions>,
+    /// Who is online, available and in a call, anywhere.
+    pub presence: Arc<dyn Presence>,
     pub directory: Arc<Directory>,
     pub verifier: Arc<Verifier>,
     /// Signaling sockets per user on this node (the per-user cap).
@@ -86,9 +89,9 @@ impl Application {
     pub async fn build_with_store(settings: Settings, listener: TcpListener, store: Store) -> anyhow::Result<Self> {
         let addr = listener.local_addr()?;
         let metrics = Arc::new(Metrics::new());
-        let registry = Arc::new(Registry::default());
+        let registry = Arc::new(Sessions::default());
         let directory = Arc::new(Directory::new(store.clone()));
-        let bus = Arc::new(LocalBus::new(registry.clone()));
+        let crate::cluster::Cluster { bus, presence } = crate::cluster::create(registry.clone());
         let livekit = settings.livekit.clone().map(LiveKitTokens::new);
         let shutdown = CancellationToken::new();
         let embedded = settings.media_mode == crate::media::MediaMode::Embedded;
@@ -115,7 +118,7 @@ impl Application {
         let calls = CallService::new(
             store.clone(),
             directory.clone(),
-            registry.clone(),
+            presence.clone(),
             bus,
             livekit,
             media.clone(),
@@ -137,6 +140,7 @@ impl Application {
         let state = AppState {
             calls,
             registry,
+            presence,
             directory,
             verifier,
             sockets: Arc::default(),

@@ -2,7 +2,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::call::model::Millis;
+use crate::model::Millis;
 
 /// Unix time now, in milliseconds.
 pub fn now_ms() -> Millis {

@@ -13,11 +13,12 @@ use clap::{Parser, ValueEnum};
 use crate::auth::AuthSettings;
 use crate::auth::jwks::{JWKS_MAX_AGE, JWKS_MIN_REFETCH, JwksSettings};
 use crate::auth::verifier::EXP_LEEWAY_SECS;
+use crate::cluster::PRESENCE_BATCH_WINDOW;
 use crate::media::MediaMode;
+pub use crate::media::livekit::LiveKitSettings;
 use crate::media::sfu::{MEDIA_TIMEOUT, RTC_PORT, SfuSettings};
 use crate::media::turn::IceSettings;
 use crate::net::{HEADER_TIMEOUT, KEEPALIVE_TIMEOUT, MAX_CONNECTIONS_PER_IP, NetSettings};
-use crate::presence::PRESENCE_BATCH_WINDOW;
 use crate::store::StoreOptions;
 
 /// The secret `--dev` signs and accepts tokens with. Never use it in production:
@@ -278,26 +279,6 @@ pub struct Config {
     /// Development mode: fixed, loudly logged JWT secret and `POST /dev/token`.
     #[arg(long, env = "SWITCHBOARD_DEV", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false, num_args = 0..=1, default_missing_value = "true")]
     pub dev: bool,
-}
-
-/// LiveKit credentials and where browsers reach it.
-#[derive(Clone)]
-pub struct LiveKitSettings {
-    pub api_key: String,
-    pub api_secret: String,
-    pub ws_url: Option<String>,
-    pub token_ttl: Duration,
-}
-
-impl std::fmt::Debug for LiveKitSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LiveKitSettings")
-            .field("api_key", &self.api_key)
-            .field("api_secret", &"<redacted>")
-            .field("ws_url", &self.ws_url)
-            .field("token_ttl", &self.token_ttl)
-            .finish()
-    }
 }
 
 /// Per-socket limits.

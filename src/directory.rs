@@ -10,8 +10,8 @@ use std::hash::{Hash, Hasher};
 use dashmap::DashMap;
 
 use crate::auth::claims::Identity;
-use crate::call::model::Millis;
 use crate::error::Result;
+use crate::model::Millis;
 use crate::store::{Participant, Store};
 
 /// Profiles remembered by `ensure`; past this the memory is dropped and rebuilt

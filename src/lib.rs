@@ -13,13 +13,15 @@ pub mod config;
 pub mod directory;
 pub mod error;
 pub mod http;
+pub mod layers;
 pub mod media;
 pub mod metrics;
+pub mod model;
 pub mod net;
 pub mod presence;
 pub mod signal;
 pub mod store;
-pub mod views;
+pub mod wire;
 
 pub use app::{AppState, Application};
 pub use config::{Config, Settings};

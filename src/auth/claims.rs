@@ -11,8 +11,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::call::model::ParticipantType;
 use crate::error::ErrorCode;
+use crate::model::ParticipantType;
 
 /// Longest user or tenant id accepted from a token.
 pub const MAX_CLAIM_ID_LEN: usize = 255;

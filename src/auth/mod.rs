@@ -1,11 +1,9 @@
 //! Authentication: Supabase access tokens (ES256/RS256 by the project's JWKS, or the legacy HS256 secret) → a participant or a service key.
 
 pub mod claims;
-pub mod extract;
 pub mod jwks;
 pub mod keys;
 pub mod verifier;
 
 pub use claims::{Claims, Identity, Principal};
-pub use extract::{AuthUser, ServiceAuth, bearer_token};
 pub use verifier::{AuthSettings, Verified, Verifier};

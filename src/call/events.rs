@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use tokio::sync::broadcast;
 
-use super::model::{Call, CallStatus};
+use crate::model::{Call, CallStatus};
 
 /// Events a subscriber may fall behind before it loses the oldest.
 pub const CALL_EVENT_BUFFER: usize = 1024;
@@ -104,8 +104,8 @@ impl CallEvents {
 mod tests {
     use super::*;
     use crate::call::machine::{NewCall, ringing};
-    use crate::call::model::CallStatus::*;
-    use crate::call::model::{ParticipantType, Party};
+    use crate::model::CallStatus::*;
+    use crate::model::{ParticipantType, Party};
 
     fn call() -> Call {
         let party = |id: &str, kind| Party {

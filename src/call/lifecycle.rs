@@ -7,15 +7,15 @@ use serde_json::value::RawValue;
 use tokio_util::sync::CancellationToken;
 
 use super::machine::{Actor, Command};
-use super::model::{CallStatus, EndReason, Millis, Side};
 use super::notify;
 use super::service::CallService;
 use crate::auth::claims::Identity;
 use crate::clock::now_ms;
 use crate::cluster::{Envelope, Target};
 use crate::error::{Error, ErrorCode, Result};
+use crate::model::{CallStatus, EndReason, Millis, Side};
 use crate::presence::PresenceStatus;
-use crate::views::{ActiveCallView, CallView, IncomingView, ServerMsg};
+use crate::wire::views::{ActiveCallView, CallView, IncomingView, ServerMsg};
 
 /// Calls handled per sweep and kind; the rest wait for the next sweep.
 pub const SWEEP_BATCH: i64 = 500;
@@ -40,13 +40,13 @@ impl CallService {
         let open = match open {
             Ok(o) => o,
             Err(e) => {
-                self.publish_presence(self.registry.change_since(who, before));
+                self.publish_presence(self.presence.change_since(who, before));
                 return Err(e);
             }
         };
         let mut start = SessionStart::default();
         if let Some(call) = open {
-            self.registry.set_in_call(&who.tenant_id, &who.user_id, true);
+            self.presence.set_in_call(&who.tenant_id, &who.user_id, true);
             let side = call.side_of(&who.user_id);
             match (call.status, side) {
                 (CallStatus::Ringing, Some(Side::Callee)) if call.ring_deadline.is_some_and(|d| d > now_ms()) => {
@@ -71,11 +71,11 @@ impl CallService {
             }
             self.open.loaded(&call);
         }
-        self.publish_presence(self.registry.change_since(who, before));
+        self.publish_presence(self.presence.change_since(who, before));
         Ok(start)
     }
 
-    fn active_view(&self, call: &super::model::Call, who: &Identity, side: Side) -> Result<ActiveCallView> {
+    fn active_view(&self, call: &crate::model::Call, who: &Identity, side: Side) -> Result<ActiveCallView> {
         let token = self.token_for(call, &who.user_id, &who.display_name(), side)?;
         Ok(ActiveCallView {
             call: CallView::from(call),

@@ -6,7 +6,7 @@
 
 use smallvec::{SmallVec, smallvec};
 
-use super::model::{Call, CallStatus, EndReason, Millis, ParticipantType, Party, Side, whole_seconds};
+use crate::model::{Call, CallStatus, EndReason, Millis, ParticipantType, Party, Side, whole_seconds};
 
 /// Who asks for a transition.
 #[derive(Clone, Copy, Debug)]

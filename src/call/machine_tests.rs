@@ -1,7 +1,7 @@
 //! Transition-by-transition tests of the call state machine, with hand-made clocks.
 
 use super::*;
-use crate::call::model::{CallStatus as S, EndReason as R};
+use crate::model::{CallStatus as S, EndReason as R};
 
 const T0: Millis = 1_700_000_000_000;
 const RING: Millis = 30_000;

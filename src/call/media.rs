@@ -8,13 +8,13 @@ use tokio_util::sync::CancellationToken;
 use webrtc::peer_connection::RTCIceCandidateInit;
 
 use super::machine::{Actor, Command};
-use super::model::{Call, CallStatus, Millis, Side};
 use super::open::OpenCall;
 use super::service::CallService;
 use crate::auth::claims::Identity;
 use crate::error::{Error, ErrorCode, Result};
 use crate::media::sfu::{MediaEvent, PeerInfo, RoomInfo, Sfu};
-use crate::presence::SessionId;
+use crate::model::SessionId;
+use crate::model::{Call, CallStatus, Millis, Side};
 
 impl CallService {
     fn sfu(&self) -> Result<&Arc<Sfu>> {
@@ -105,7 +105,7 @@ impl CallService {
 
     /// Whether every participant of `call` is back: both online, no side's media lost.
     pub(super) fn everyone_back(&self, call: &Call) -> bool {
-        let online = |p: &super::model::Party| self.registry.is_online(&call.tenant_id, &p.user_id);
+        let online = |p: &crate::model::Party| self.presence.is_online(&call.tenant_id, &p.user_id);
         online(&call.caller) && online(&call.callee) && !self.media.as_ref().is_some_and(|sfu| sfu.media_lost(&call.id))
     }
 

@@ -4,13 +4,14 @@ pub mod events;
 mod lifecycle;
 pub mod machine;
 mod media;
-pub mod model;
 mod notify;
 mod open;
 mod ratelimit;
 mod service;
 mod timers;
 
+/// The call vocabulary now lives in `crate::model`; kept here for embedders.
+pub use crate::model;
 pub use events::{CALL_EVENT_BUFFER, CallEvent, CallEvents};
 pub use lifecycle::{SWEEP_BATCH, SessionStart};
 pub use service::{CallService, CallSettings, MAX_TRANSITION_ATTEMPTS, StartOutcome};

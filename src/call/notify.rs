@@ -3,8 +3,8 @@
 use axum::extract::ws::Utf8Bytes;
 
 use super::machine::NoticeKind;
-use super::model::Call;
-use crate::views::{FromView, IncomingView, ServerMsg, iso};
+use crate::model::Call;
+use crate::wire::views::{FromView, IncomingView, ServerMsg, iso};
 
 /// `call.incoming` for the callee (token is the callee's own, or `None`).
 pub fn incoming(call: &Call, token: Option<String>, livekit_url: Option<String>) -> IncomingView {
@@ -78,7 +78,7 @@ impl FrameCache {
 mod tests {
     use super::*;
     use crate::call::machine::{NewCall, ringing};
-    use crate::call::model::{ParticipantType, Party};
+    use crate::model::{ParticipantType, Party};
 
     fn call() -> Call {
         ringing(

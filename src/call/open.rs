@@ -12,8 +12,8 @@ use std::sync::Arc;
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
-use super::model::{Call, Side};
-use crate::presence::SessionId;
+use crate::model::SessionId;
+use crate::model::{Call, Side};
 
 /// One open call's participants and, once known, their sessions.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -137,7 +137,7 @@ impl OpenCalls {
 mod tests {
     use super::*;
     use crate::call::machine::{self, NewCall};
-    use crate::call::model::{CallStatus, ParticipantType, Party};
+    use crate::model::{CallStatus, ParticipantType, Party};
 
     fn ringing() -> Call {
         let new = NewCall {

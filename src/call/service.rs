@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 
 use super::events::CallEvents;
 use super::machine::{self, Actor, Command, Effect, MachineError, NewCall, Transition};
-use super::model::{Call, CallStatus, Millis, Party, Side};
 use super::notify;
 use super::open::{OpenCall, OpenCalls};
 use super::ratelimit::StartLimiter;
 use super::timers::Timers;
 use crate::auth::claims::Identity;
 use crate::clock::now_ms;
+use crate::cluster::PresenceFanout;
 use crate::cluster::{Bus, Envelope, Target};
 use crate::directory::Directory;
 use crate::error::{Error, ErrorCode, Result};
@@ -24,7 +24,9 @@ use crate::media::MediaMode;
 use crate::media::livekit::LiveKitTokens;
 use crate::media::sfu::Sfu;
 use crate::metrics::Metrics;
-use crate::presence::{PresenceChange, PresenceFanout, Registry, SessionId};
+use crate::model::SessionId;
+use crate::model::{Call, CallStatus, Millis, Party, Side};
+use crate::presence::{Presence, PresenceChange};
 use crate::store::{CreateOutcome, Store};
 
 /// Attempts of one transition before giving up with `conflict`.
@@ -63,10 +65,11 @@ pub enum StartOutcome {
 pub struct CallService {
     pub(super) store: Store,
     pub(super) directory: Arc<Directory>,
-    pub(super) registry: Arc<Registry>,
+    /// Who is online, available, in a call (anywhere).
+    pub(super) presence: Arc<dyn Presence>,
     pub(super) bus: Arc<dyn Bus>,
     /// Presence changes go out per tenant in short batches.
-    pub(super) presence: Arc<PresenceFanout>,
+    pub(super) fanout: Arc<PresenceFanout>,
     pub(super) livekit: Option<LiveKitTokens>,
     /// The embedded SFU (embedded media mode).
     pub(super) media: Option<Arc<Sfu>>,
@@ -112,7 +115,7 @@ impl CallService {
     pub fn new(
         store: Store,
         directory: Arc<Directory>,
-        registry: Arc<Registry>,
+        presence: Arc<dyn Presence>,
         bus: Arc<dyn Bus>,
         livekit: Option<LiveKitTokens>,
         media: Option<Arc<Sfu>>,
@@ -120,11 +123,11 @@ impl CallService {
         settings: CallSettings,
     ) -> Arc<Self> {
         Arc::new(Self {
-            presence: PresenceFanout::new(bus.clone(), settings.presence_batch_window),
+            fanout: PresenceFanout::new(bus.clone(), settings.presence_batch_window),
             limiter: StartLimiter::new(settings.call_rate_per_minute, settings.call_rate_burst),
             store,
             directory,
-            registry,
+            presence,
             bus,
             livekit,
             media,
@@ -182,7 +185,7 @@ impl CallService {
             return Err(machine_error(MachineError::SelfCall));
         }
         // A connected callee is known from their live token; otherwise ask the directory.
-        let (to, callee_name) = match self.registry.identity(&caller.tenant_id, callee_id) {
+        let (to, callee_name) = match self.presence.identity(&caller.tenant_id, callee_id) {
             Some(id) => (party_of(&id), id.display_name()),
             None => {
                 let p = self
@@ -290,7 +293,7 @@ impl CallService {
             notify::incoming_frame(&view),
         );
         for p in [&call.caller, &call.callee] {
-            let change = self.registry.set_in_call(&call.tenant_id, &p.user_id, true);
+            let change = self.presence.set_in_call(&call.tenant_id, &p.user_id, true);
             self.publish_presence(change);
         }
         Ok(())
@@ -423,7 +426,7 @@ impl CallService {
                 }
                 Effect::Release => {
                     for p in [&call.caller, &call.callee] {
-                        let change = self.registry.set_in_call(&call.tenant_id, &p.user_id, false);
+                        let change = self.presence.set_in_call(&call.tenant_id, &p.user_id, false);
                         self.publish_presence(change);
                     }
                 }
@@ -457,7 +460,7 @@ impl CallService {
 
     /// Broadcasts an agent's visible status change to its tenant (batched per tenant).
     pub fn publish_presence(&self, change: Option<PresenceChange>) {
-        self.presence.publish(change);
+        self.fanout.publish(change);
     }
 }
 

@@ -10,9 +10,9 @@ use dashmap::DashMap;
 use tokio::task::AbortHandle;
 
 use super::machine::{Actor, Command};
-use super::model::Millis;
 use super::service::CallService;
 use crate::clock::now_ms;
+use crate::model::Millis;
 
 /// Pending timers by call id (a call rings or is in grace, never both).
 #[derive(Default)]

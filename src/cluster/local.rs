@@ -1,33 +1,32 @@
-//! The in-process bus: delivery straight into this node's presence registry.
+//! The in-process bus: delivery straight into this node's sockets.
 
 use std::sync::Arc;
 
-use super::{Bus, Envelope, Target};
-use crate::presence::Registry;
+use super::{Bus, Envelope, LocalDelivery, Target};
 
 /// The default bus of a single node.
-pub struct LocalBus {
-    registry: Arc<Registry>,
+pub struct LocalBus<D: ?Sized = dyn LocalDelivery> {
+    sockets: Arc<D>,
 }
 
-impl LocalBus {
-    pub fn new(registry: Arc<Registry>) -> Self {
-        Self { registry }
+impl<D: LocalDelivery + ?Sized> LocalBus<D> {
+    pub fn new(sockets: Arc<D>) -> Self {
+        Self { sockets }
     }
 }
 
-impl Bus for LocalBus {
+impl<D: LocalDelivery + ?Sized> Bus for LocalBus<D> {
     fn publish(&self, e: Envelope) -> usize {
         match &e.target {
-            Target::User { user_id, except } => self.registry.deliver_user(&e.tenant_id, user_id, *except, &e.frame),
+            Target::User { user_id, except } => self.sockets.deliver_user(&e.tenant_id, user_id, *except, &e.frame),
             Target::Session { user_id, session } => {
-                self.registry
+                self.sockets
                     .deliver_session_or_user(&e.tenant_id, user_id, *session, &e.frame)
             }
             Target::SessionOnly { user_id, session } => {
-                self.registry.deliver_session(&e.tenant_id, user_id, *session, &e.frame)
+                self.sockets.deliver_session(&e.tenant_id, user_id, *session, &e.frame)
             }
-            Target::Tenant => self.registry.broadcast(&e.tenant_id, &e.frame),
+            Target::Tenant => self.sockets.broadcast(&e.tenant_id, &e.frame),
         }
     }
 }

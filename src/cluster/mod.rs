@@ -1,20 +1,26 @@
-//! The event bus between the call layer and the sockets: one switch point for local or shared fan-out.
+//! The event bus between the call layer and the sockets, and `create`: the one switch point for local or shared fan-out and presence.
 //!
 //! Everything the server pushes to clients goes through `Bus::publish` as an
 //! `Envelope`: a frame serialized once, addressed to a user, a session or a
-//! whole tenant. The in-process bus hands it straight to the presence
-//! registry. A shared bus (Redis) would publish it to the other nodes too;
-//! the trait is the seam where it plugs in.
+//! whole tenant. The in-process bus hands it straight to this node's sockets
+//! (`LocalDelivery`). A shared bus (Redis) would publish it to the other
+//! nodes too; `create` is where it is chosen, with the matching `Presence`,
+//! once at start-up (as LiveKit's `CreateRouter` picks a local or Redis router).
 
+mod delivery;
+mod fanout;
 mod local;
 mod outbound;
 
+pub use delivery::LocalDelivery;
+pub use fanout::{PRESENCE_BATCH_WINDOW, PresenceFanout};
 pub use local::LocalBus;
 pub use outbound::Outbound;
 
 use std::sync::Arc;
 
-use crate::presence::SessionId;
+use crate::model::SessionId;
+use crate::presence::{LocalPresence, Presence};
 
 /// Who an envelope is for, inside its tenant.
 #[derive(Clone, Debug)]
@@ -44,4 +50,19 @@ pub struct Envelope {
 pub trait Bus: Send + Sync + 'static {
     /// Delivers without waiting; returns how many local sessions took it.
     fn publish(&self, envelope: Envelope) -> usize;
+}
+
+/// The bus and the presence a node runs with.
+pub struct Cluster {
+    pub bus: Arc<dyn Bus>,
+    pub presence: Arc<dyn Presence>,
+}
+
+/// Picks the bus and presence: in-process today (one node); a shared
+/// implementation plugs in here and nowhere else.
+pub fn create<D: LocalDelivery>(sockets: Arc<D>) -> Cluster {
+    Cluster {
+        bus: Arc::new(LocalBus::new(sockets)),
+        presence: Arc::new(LocalPresence::default()),
+    }
 }

@@ -7,13 +7,13 @@ use utoipa_axum::routes;
 
 use super::json::{ApiJson, ApiPath, ApiQuery};
 use crate::app::AppState;
-use crate::auth::ServiceAuth;
 use crate::auth::claims::{MAX_CLAIM_ID_LEN, MAX_CLAIM_TEXT_LEN};
-use crate::call::model::ParticipantType;
 use crate::clock::now_ms;
 use crate::error::{Error, ErrorCode, Result};
+use crate::http::extract::ServiceAuth;
+use crate::model::ParticipantType;
 use crate::store::Participant;
-use crate::views::iso;
+use crate::wire::views::iso;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(read, provision))

@@ -9,9 +9,9 @@ use utoipa_axum::routes;
 use super::json::ApiJson;
 use crate::app::AppState;
 use crate::auth::claims::{AppMetadata, Claims, UserMetadata};
-use crate::call::model::ParticipantType;
 use crate::clock::now_ms;
 use crate::error::Result;
+use crate::model::ParticipantType;
 
 /// Lifetime of dev tokens.
 pub const DEV_TOKEN_TTL_SECS: i64 = 24 * 3600;

@@ -2,6 +2,7 @@
 
 mod admin;
 mod dev;
+pub mod extract;
 mod health;
 pub mod json;
 pub mod openapi;

@@ -12,9 +12,9 @@ use utoipa_axum::routes;
 
 use super::json::ApiQuery;
 use crate::app::AppState;
-use crate::auth::AuthUser;
-use crate::call::model::ParticipantType;
 use crate::error::{Error, ErrorCode, Result};
+use crate::http::extract::AuthUser;
+use crate::model::ParticipantType;
 
 /// Entries per page when `limit` is not given.
 pub const PARTICIPANTS_DEFAULT_LIMIT: i64 = 20;
@@ -96,7 +96,7 @@ async fn participants(
         .filter(|p| *p.user_id != *who.user_id)
         .take(limit as usize)
         .map(|p| ParticipantEntry {
-            status: state.registry.status_of(&who.tenant_id, &p.user_id).as_str(),
+            status: state.presence.status_of(&who.tenant_id, &p.user_id).as_str(),
             display_name: p.display_name(),
             user_id: p.user_id,
             participant_type: p.kind,

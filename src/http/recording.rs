@@ -17,10 +17,10 @@ use utoipa_axum::routes;
 
 use super::json::{ApiPath, ApiQuery};
 use crate::app::AppState;
-use crate::auth::extract::{participant, request_token};
-use crate::call::model::{Call, Side};
 use crate::error::{Error, ErrorCode, Result};
+use crate::http::extract::{participant, request_token};
 use crate::media::recording::{call_dir, track_path};
+use crate::model::{Call, Side};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(manifest)).routes(routes!(track))

@@ -7,13 +7,13 @@ use utoipa_axum::routes;
 
 use super::json::{ApiJson, ApiPath, ApiQuery};
 use crate::app::AppState;
-use crate::auth::AuthUser;
 use crate::call::StartOutcome;
 use crate::call::machine::Command;
-use crate::call::model::CallStatus;
 use crate::error::{Error, Result};
-use crate::signal::protocol::{MAX_ID_LEN, MAX_NAME_LEN};
-use crate::views::{AgentView, CallView};
+use crate::http::extract::AuthUser;
+use crate::model::CallStatus;
+use crate::wire::protocol::{MAX_ID_LEN, MAX_NAME_LEN};
+use crate::wire::views::{AgentView, CallView};
 
 /// History page size when `limit` is not given.
 pub const HISTORY_DEFAULT_LIMIT: i64 = 50;
@@ -38,7 +38,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 401, description = "No token, or a bad one", body = crate::error::ErrorBody),
     ))]
 async fn agents(State(state): State<AppState>, AuthUser(who): AuthUser) -> axum::Json<Vec<AgentView>> {
-    axum::Json(state.registry.available_agents(&who.tenant_id))
+    axum::Json(state.presence.available_agents(&who.tenant_id))
 }
 
 /// `POST /api/voip/start-call`.

@@ -4,12 +4,33 @@
 //! room and publish/subscribe, a short TTL, and metadata naming the
 //! participant type and call.
 
+use std::time::Duration;
+
 use livekit_api::access_token::{AccessToken, VideoGrants};
 use serde_json::json;
 
-use crate::call::model::{Call, ParticipantType};
-use crate::config::LiveKitSettings;
 use crate::error::{Error, Result};
+use crate::model::{Call, ParticipantType};
+
+/// LiveKit credentials and where browsers reach it.
+#[derive(Clone)]
+pub struct LiveKitSettings {
+    pub api_key: String,
+    pub api_secret: String,
+    pub ws_url: Option<String>,
+    pub token_ttl: Duration,
+}
+
+impl std::fmt::Debug for LiveKitSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveKitSettings")
+            .field("api_key", &self.api_key)
+            .field("api_secret", &"<redacted>")
+            .field("ws_url", &self.ws_url)
+            .field("token_ttl", &self.token_ttl)
+            .finish()
+    }
+}
 
 /// Mints tokens for one LiveKit deployment.
 pub struct LiveKitTokens {

@@ -26,7 +26,7 @@ use rtc::media::io::ogg_writer::OggWriter;
 use rtc::rtp::packet::Packet;
 
 use super::sfu::rewrite::{RtpRewriter, seq_newer};
-use crate::call::model::Side;
+use crate::model::Side;
 
 /// Timestamp of the timeline's start (the writer treats 1 specially).
 const FIRST_TS: u32 = 1_000;

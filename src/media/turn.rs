@@ -12,8 +12,8 @@ use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 
-use crate::call::model::Millis;
-use crate::views::IceServerView;
+use crate::model::Millis;
+use crate::wire::views::IceServerView;
 
 /// The STUN/TURN configuration.
 #[derive(Clone, Default)]

@@ -7,16 +7,16 @@
 
 use serde_json::value::RawValue;
 
-use super::protocol::{self, Request};
 use super::session::Session;
 use crate::app::AppState;
 use crate::auth::claims::Identity;
-use crate::auth::extract::participant_until;
 use crate::call::StartOutcome;
 use crate::call::machine::Command;
 use crate::error::{Error, ErrorCode};
-use crate::presence::SessionId;
-use crate::views::{CallView, ServerMsg};
+use crate::http::extract::participant_until;
+use crate::model::SessionId;
+use crate::wire::protocol::{self, Request};
+use crate::wire::views::{CallView, ServerMsg};
 
 /// What a session knows of its token.
 #[derive(Debug, Clone, Copy)]
@@ -134,7 +134,7 @@ async fn dispatch(
             auth.expires_at = expires_at;
             ServerMsg::AuthRefreshed {
                 reference,
-                expires_at: crate::views::iso(expires_at.saturating_mul(1000)),
+                expires_at: crate::wire::views::iso(expires_at.saturating_mul(1000)),
             }
             .to_text()
         }
@@ -171,7 +171,7 @@ async fn dispatch(
             ack_call(state, reference, &CallView::from(&call), None, None)
         }
         Request::StatusSet { status } => {
-            let change = state.registry.set_availability(who, status);
+            let change = state.presence.set_availability(who, status);
             calls.publish_presence(change);
             ack(reference)
         }

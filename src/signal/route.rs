@@ -12,8 +12,8 @@ use serde::Deserialize;
 
 use super::session;
 use crate::app::AppState;
-use crate::auth::extract::{participant_until, request_token};
 use crate::error::{Error, ErrorCode};
+use crate::http::extract::{participant_until, request_token};
 
 #[derive(Deserialize)]
 pub struct WsQuery {

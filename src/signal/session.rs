@@ -27,13 +27,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::caps::SocketSlot;
 use super::handle::{self, SessionAuth};
+use super::sessions::SessionHandle;
 use crate::app::AppState;
 use crate::auth::claims::Identity;
 use crate::clock::now_ms;
 use crate::cluster::Outbound;
 use crate::net::conn::ConnHandle;
-use crate::presence::SessionHandle;
-use crate::views::{Limits, ServerMsg, UserView, iso};
+use crate::wire::views::{Limits, ServerMsg, UserView, iso};
 
 /// Close code for a frame over the size limit (RFC 6455 "message too big").
 pub const CLOSE_TOO_BIG: u16 = 1009;
@@ -89,7 +89,10 @@ pub async fn run(
     let (who, id) = (&session.who, session.id);
     let (tx, rx) = flume::bounded::<Outbound>(state.settings.socket.outbound_queue);
     let kill = CancellationToken::new();
-    let (_, before) = state.registry.connect(who, SessionHandle::new(id, tx, kill.clone()));
+    state
+        .registry
+        .add(&who.tenant_id, &who.user_id, SessionHandle::new(id, tx, kill.clone()));
+    let before = state.presence.session_opened(who, id).await;
 
     // The heavy, occasional futures (store queries, call handling) are boxed:
     // inlined, they would make every idle socket's task ~20 KB.
@@ -109,7 +112,8 @@ pub async fn run(
         }
     };
 
-    let change = state.registry.disconnect(who, id);
+    state.registry.remove(&who.tenant_id, &who.user_id, id);
+    let change = state.presence.session_closed(who, id).await;
     if let End::Shutdown = end {
         return;
     }

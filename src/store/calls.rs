@@ -6,8 +6,8 @@ use sqlx::FromRow;
 
 use super::params::{Column, Statement, Value, insert_sql, update_sql, values};
 use super::{Executed, Store, on_read};
-use crate::call::model::{Call, CallStatus, EndReason, Millis, ParticipantType, Party};
 use crate::error::{Error, Result};
+use crate::model::{Call, CallStatus, EndReason, Millis, ParticipantType, Party};
 
 /// Every column of `calls`, in one place: the insert, every `SELECT` and the
 /// values bound come from this table (a new column is one row here, one

@@ -4,8 +4,8 @@ use sqlx::FromRow;
 
 use super::params::Statement;
 use super::{Store, on_read};
-use crate::call::model::{Millis, ParticipantType};
 use crate::error::{Error, Result};
+use crate::model::{Millis, ParticipantType};
 
 /// A directory row.
 #[derive(Clone, Debug, PartialEq, Eq)]

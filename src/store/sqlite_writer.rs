@@ -232,7 +232,7 @@ fn refuse(op: WriteOp, why: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::call::model::ParticipantType;
+    use crate::model::ParticipantType;
     use crate::store::Participant;
 
     fn migrated(path: &Path) -> Connection {

@@ -27,7 +27,7 @@ use webrtc::rtp_transceiver::RtpSender;
 use super::peer::Peer;
 use super::rewrite::RtpRewriter;
 use super::room::{Room, RoomState};
-use crate::call::model::Side;
+use crate::model::Side;
 
 /// Timestamp step between two sources of one forwarded stream (see `rewrite`).
 const AUDIO_FRAME_TS: u32 = 960; // 20 ms at 48 kHz

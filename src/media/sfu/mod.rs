@@ -31,11 +31,11 @@ use self::peer::{Handler, Outbox, Peer};
 use self::record::RecordingWriter;
 use self::room::Room;
 use self::udpmux::{MuxRuntime, UdpMux};
-use crate::call::model::Side;
 use crate::cluster::Bus;
 use crate::error::{Error, ErrorCode, Result};
 use crate::media::recording;
-use crate::presence::SessionId;
+use crate::model::SessionId;
+use crate::model::Side;
 
 pub use self::udpmux::stun_local_ufrag;
 

@@ -20,12 +20,12 @@ use super::candidates::{self, Rewrite};
 use super::forward::Published;
 use super::room::Room;
 use super::udpmux::MuxRuntime;
-use crate::call::model::Side;
 use crate::clock::now_ms;
 use crate::cluster::{Bus, Envelope, Target};
 use crate::error::{Error, ErrorCode, Result};
-use crate::presence::SessionId;
-use crate::views::ServerMsg;
+use crate::model::SessionId;
+use crate::model::Side;
+use crate::wire::views::ServerMsg;
 
 /// Candidates a client may send before its offer; more are dropped.
 pub const MAX_PENDING_CANDIDATES: usize = 64;

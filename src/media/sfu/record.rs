@@ -20,8 +20,8 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use rtc::rtp::packet::Packet;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::call::model::Side;
 use crate::media::recording::{OggRecorder, track_path};
+use crate::model::Side;
 
 /// Packets (of all recorded calls) waiting for the writer thread. About 8 MB
 /// at worst; at 50 packets/s per side it covers 80 s of one call's two sides,

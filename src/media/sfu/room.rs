@@ -19,8 +19,8 @@ use super::MediaEvent;
 use super::forward::{self, Published};
 use super::peer::Peer;
 use super::record::Recording;
-use crate::call::model::Side;
 use crate::clock::now_ms;
+use crate::model::Side;
 
 /// How often the watchdog looks at the room's connections.
 pub const WATCHDOG_INTERVAL: Duration = Duration::from_secs(1);

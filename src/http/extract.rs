@@ -6,8 +6,8 @@ use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 
-use super::claims::{Identity, Principal};
 use crate::app::AppState;
+use crate::auth::claims::{Identity, Principal};
 use crate::clock::now_ms;
 use crate::error::{Error, ErrorCode};
 

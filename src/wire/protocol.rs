@@ -3,7 +3,7 @@
 //! Pure: no IO. A frame is parsed once into a flat struct of optional fields
 //! (borrowing from the text where JSON escaping allows), then checked per
 //! `type` so a missing field gets an error naming it. Server → client frames
-//! live in `crate::views`.
+//! live in `crate::wire::views`.
 
 use std::borrow::Cow;
 

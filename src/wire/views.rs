@@ -6,7 +6,7 @@
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::call::model::{Call, CallStatus, EndReason, Millis, ParticipantType};
+use crate::model::{Call, CallStatus, EndReason, Millis, ParticipantType};
 
 /// `2024-05-01T12:00:00.123Z` for a Unix-millisecond instant.
 pub fn iso(ms: Millis) -> String {

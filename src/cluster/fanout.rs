@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 
-use super::registry::{PresenceChange, PresenceStatus};
-use crate::cluster::{Bus, Envelope, Outbound, Target};
-use crate::views::{AgentView, ServerMsg};
+use super::{Bus, Envelope, Outbound, Target};
+use crate::presence::{PresenceChange, PresenceStatus};
+use crate::wire::views::{AgentView, ServerMsg};
 
 /// How long a tenant's presence changes are gathered before they are sent.
 pub const PRESENCE_BATCH_WINDOW: Duration = Duration::from_millis(100);

@@ -1,0 +1,4 @@
+//! The wire format: client frames in (`protocol`), server frames and REST views out (`views`).
+
+pub mod protocol;
+pub mod views;
