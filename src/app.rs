@@ -11,9 +11,11 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Verifier;
-use crate::call::{CallService, CallSettings};
+use crate::call::{CallDeps, CallService, CallSettings};
 use crate::config::Settings;
 use crate::directory::Directory;
+use crate::media::MediaMode;
+use crate::media::backend::{EmbeddedMedia, MediaBackend, P2pMedia};
 use crate::media::livekit::LiveKitTokens;
 use crate::media::sfu::Sfu;
 use crate::metrics::Metrics;
@@ -115,24 +117,34 @@ impl Application {
         } else {
             (None, None)
         };
+        let backend: Arc<dyn MediaBackend> = match (&media, settings.media_mode) {
+            (Some(sfu), _) => Arc::new(EmbeddedMedia {
+                sfu: sfu.clone(),
+                cannot_record: recording_unavailable,
+            }),
+            (None, MediaMode::Livekit) => match livekit {
+                Some(lk) => Arc::new(lk),
+                None => anyhow::bail!("the livekit media mode needs LIVEKIT_API_KEY and LIVEKIT_API_SECRET"),
+            },
+            (None, _) => Arc::new(P2pMedia),
+        };
         let calls = CallService::new(
-            store.clone(),
-            directory.clone(),
-            presence.clone(),
-            bus,
-            livekit,
-            media.clone(),
-            metrics.clone(),
+            CallDeps {
+                store: store.clone(),
+                directory: directory.clone(),
+                presence: presence.clone(),
+                bus,
+                media: backend,
+                metrics: metrics.clone(),
+            },
             CallSettings {
                 ring_timeout: settings.ring_timeout,
                 reconnect_grace: settings.reconnect_grace,
                 node_id: settings.node_id.clone(),
-                media_mode: settings.media_mode,
                 call_rate_per_minute: settings.call_rate_per_minute,
                 call_rate_burst: settings.call_rate_burst,
                 presence_batch_window: settings.presence_batch_window,
                 record_calls: settings.record_calls,
-                recording_unavailable,
             },
         );
         let verifier = Arc::new(Verifier::from_settings(&settings.auth));

@@ -1,4 +1,4 @@
-//! Calls meeting the embedded SFU: who may negotiate media, when it flows, failures and recordings.
+//! Calls meeting the embedded SFU: who may negotiate media, lost and restored media, recordings.
 
 use std::sync::Arc;
 
@@ -8,7 +8,6 @@ use tokio_util::sync::CancellationToken;
 use webrtc::peer_connection::RTCIceCandidateInit;
 
 use super::machine::{Actor, Command};
-use super::open::OpenCall;
 use super::service::CallService;
 use crate::auth::claims::Identity;
 use crate::error::{Error, ErrorCode, Result};
@@ -18,26 +17,15 @@ use crate::model::{Call, CallStatus, Millis, Side};
 
 impl CallService {
     fn sfu(&self) -> Result<&Arc<Sfu>> {
-        self.media.as_ref().ok_or_else(|| {
-            let how = match self.settings.media_mode {
-                crate::media::MediaMode::Livekit => "media goes through LiveKit with the call's token",
-                _ => "browsers connect to each other with rtc.signal",
-            };
+        self.media.sfu().ok_or_else(|| {
             Error::new(
                 ErrorCode::MediaUnavailable,
-                format!("rtc.offer/answer/candidate are for the embedded media mode; on this server {how}"),
+                format!(
+                    "rtc.offer/answer/candidate are for the embedded media mode; on this server {}",
+                    self.media.negotiation()
+                ),
             )
         })
-    }
-
-    /// The open call a media message is about, and the sender's side in it.
-    async fn media_call(&self, who: &Identity, call_id: &str) -> Result<(Arc<OpenCall>, Side)> {
-        let open = self.open_call(call_id).await?;
-        let side = Some(&open.route)
-            .filter(|r| *r.tenant_id == *who.tenant_id)
-            .and_then(|r| r.side_of(&who.user_id))
-            .ok_or_else(|| Error::new(ErrorCode::CallNotFound, "no such open call"))?;
-        Ok((open, side))
     }
 
     fn peer_info(who: &Identity, side: Side, session: SessionId) -> PeerInfo {
@@ -52,7 +40,7 @@ impl CallService {
     /// media flows once it is ACTIVE.
     pub async fn media_offer(&self, who: &Identity, session: SessionId, call_id: &str, sdp: &str) -> Result<String> {
         let sfu = self.sfu()?.clone();
-        let (open, side) = self.media_call(who, call_id).await?;
+        let (open, side) = self.participant_call(who, call_id).await?;
         let room = RoomInfo {
             call_id: open.call.id.clone(),
             tenant_id: who.tenant_id.clone(),
@@ -72,7 +60,7 @@ impl CallService {
     /// `rtc.answer` to a server offer.
     pub async fn media_answer(&self, who: &Identity, session: SessionId, call_id: &str, sdp: &str) -> Result<()> {
         let sfu = self.sfu()?.clone();
-        let (_, side) = self.media_call(who, call_id).await?;
+        let (_, side) = self.participant_call(who, call_id).await?;
         sfu.answer(call_id, &Self::peer_info(who, side, session), sdp).await
     }
 
@@ -87,26 +75,14 @@ impl CallService {
         let sfu = self.sfu()?.clone();
         let init: RTCIceCandidateInit = serde_json::from_str(candidate.get())
             .map_err(|e| Error::new(ErrorCode::InvalidMessage, format!("invalid candidate: {e}")))?;
-        let (_, side) = self.media_call(who, call_id).await?;
+        let (_, side) = self.participant_call(who, call_id).await?;
         sfu.candidate(call_id, &Self::peer_info(who, side, session), init).await
-    }
-
-    /// After a transition: media starts when a call becomes ACTIVE and is released when it ends.
-    pub(super) fn media_follow(&self, call: &Call, prev: CallStatus) {
-        let Some(sfu) = self.media.clone() else { return };
-        let id = call.id.clone();
-        if call.status.is_final() {
-            let ended_at = call.ended_at;
-            tokio::spawn(async move { sfu.close(&id, ended_at).await });
-        } else if call.status == CallStatus::Active && prev == CallStatus::Ringing {
-            tokio::spawn(async move { sfu.activate(&id).await });
-        }
     }
 
     /// Whether every participant of `call` is back: both online, no side's media lost.
     pub(super) fn everyone_back(&self, call: &Call) -> bool {
         let online = |p: &crate::model::Party| self.presence.is_online(&call.tenant_id, &p.user_id);
-        online(&call.caller) && online(&call.callee) && !self.media.as_ref().is_some_and(|sfu| sfu.media_lost(&call.id))
+        online(&call.caller) && online(&call.callee) && !self.media.media_lost(&call.id)
     }
 
     /// Applies the SFU's reports until `stop`: lost media starts the reconnect
@@ -132,7 +108,9 @@ impl CallService {
                     if let Err(e) = self.transition(&call_id, None, Actor::System, cmd).await {
                         tracing::debug!(error = %e, call = %call_id, "media lost after the call ended");
                         // Already over (its room should be gone): make sure nothing is left.
-                        if let (Some(sfu), ErrorCode::CallEnded | ErrorCode::CallNotFound) = (&self.media, e.code()) {
+                        if let (Some(sfu), ErrorCode::CallEnded | ErrorCode::CallNotFound) =
+                            (self.media.sfu(), e.code())
+                        {
                             sfu.close(&call_id, None).await;
                         }
                     }

@@ -1,16 +1,19 @@
-//! Open calls as this node last wrote or read them, with their routes, so a
-//! transition or a relayed `rtc.signal` needs no query.
+//! The one owner of open-call state on this node: each open call's row, route and timer, kept together.
 //!
-//! The store stays the authority: a transition made from a cached copy is
-//! still a conditional update on the row's version, so a stale copy costs one
-//! retry, never a wrong write. What this module guarantees is that the cache
-//! never goes backwards: an entry is only replaced by a newer version, and a
-//! late update for a call that already ended here cannot bring it back.
+//! A transition or a relayed `rtc.signal` starts from the row held here, so
+//! it needs no query. The store stays the authority: a transition made from a
+//! cached copy is still a conditional update on the row's version, so a stale
+//! copy costs one retry, never a wrong write. What this module guarantees is
+//! that the cache never goes backwards (an entry is only replaced by a newer
+//! version, and a late update for a call that already ended here cannot bring
+//! it back) and that a call's timer goes when the call does: there is one
+//! map, so nothing is kept in step by hand.
 
 use std::sync::Arc;
 
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
+use tokio::task::AbortHandle;
 
 use crate::model::SessionId;
 use crate::model::{Call, Side};
@@ -70,20 +73,78 @@ impl OpenCall {
     }
 }
 
+/// What is held of one open call.
+struct Held {
+    open: Arc<OpenCall>,
+    /// Its ring or grace timer (a call rings or is in grace, never both).
+    timer: Option<AbortHandle>,
+}
+
+impl Held {
+    fn new(call: &Call) -> Self {
+        Self {
+            open: OpenCall::new(call.clone()),
+            timer: None,
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(t) = self.timer.take() {
+            t.abort();
+        }
+    }
+}
+
 /// Open calls by id.
 #[derive(Default)]
 pub struct OpenCalls {
-    by_id: DashMap<String, Arc<OpenCall>>,
+    by_id: DashMap<String, Held>,
 }
 
 impl OpenCalls {
     pub fn get(&self, call_id: &str) -> Option<Arc<OpenCall>> {
-        self.by_id.get(call_id).map(|c| c.value().clone())
+        self.by_id.get(call_id).map(|c| c.open.clone())
     }
 
     /// A call this node just created.
     pub fn created(&self, call: &Call) {
-        self.by_id.insert(call.id.clone(), OpenCall::new(call.clone()));
+        self.by_id.insert(call.id.clone(), Held::new(call));
+    }
+
+    /// Arms `timer` for a held call, replacing (and stopping) its previous
+    /// one. A call not held (it ended here meanwhile) is not brought back:
+    /// its timer runs unheld and finds the call over.
+    pub fn set_timer(&self, call_id: &str, timer: AbortHandle) {
+        if let Some(mut held) = self.by_id.get_mut(call_id)
+            && let Some(old) = held.timer.replace(timer)
+        {
+            old.abort();
+        }
+    }
+
+    /// Stops the call's timer, if any.
+    pub fn cancel_timer(&self, call_id: &str) {
+        if let Some(mut held) = self.by_id.get_mut(call_id)
+            && let Some(t) = held.timer.take()
+        {
+            t.abort();
+        }
+    }
+
+    /// The timer task `task` fired: forget its handle (unless it was replaced meanwhile).
+    pub fn timer_fired(&self, call_id: &str, task: tokio::task::Id) {
+        if let Some(mut held) = self.by_id.get_mut(call_id)
+            && held.timer.as_ref().is_some_and(|t| t.id() == task)
+        {
+            held.timer = None;
+        }
+    }
+
+    /// Timers armed now (for tests and metrics).
+    pub fn timers(&self) -> usize {
+        self.by_id.iter().filter(|h| h.timer.is_some()).count()
     }
 
     /// A call read from the store: cached unless ended or older than the copy
@@ -95,12 +156,12 @@ impl OpenCalls {
         }
         let held = match self.by_id.entry(call.id.clone()) {
             Entry::Occupied(mut e) => {
-                if e.get().call.version < call.version {
-                    e.insert(OpenCall::new(call.clone()));
+                if e.get().open.call.version < call.version {
+                    e.get_mut().open = OpenCall::new(call.clone());
                 }
-                e.get().clone()
+                e.get().open.clone()
             }
-            Entry::Vacant(e) => e.insert(OpenCall::new(call.clone())).clone(),
+            Entry::Vacant(e) => e.insert(Held::new(call)).open.clone(),
         };
         Some(held)
     }
@@ -112,17 +173,17 @@ impl OpenCalls {
     pub fn advanced(&self, call: &Call) {
         if call.status.is_final() {
             self.by_id
-                .remove_if(&call.id, |_, held| held.call.version <= call.version);
+                .remove_if(&call.id, |_, held| held.open.call.version <= call.version);
             return;
         }
         if let Some(mut held) = self.by_id.get_mut(&call.id)
-            && held.call.version < call.version
+            && held.open.call.version < call.version
         {
-            *held = OpenCall::new(call.clone());
+            held.open = OpenCall::new(call.clone());
         }
     }
 
-    /// The store says the call is over (or gone): drop any copy.
+    /// The store says the call is over (or gone): drop any copy (and its timer).
     pub fn forget(&self, call_id: &str) {
         self.by_id.remove(call_id);
     }
@@ -221,5 +282,34 @@ mod tests {
         let held = open.loaded(&v1).expect("an open call read from the store is cached");
         assert_eq!(held.call.version, v1.version);
         assert!(open.get("c1").is_some());
+    }
+
+    #[tokio::test]
+    async fn a_calls_timer_goes_with_the_call_and_is_replaced_not_doubled() {
+        let open = OpenCalls::default();
+        let v1 = ringing();
+        let sleeper = || tokio::spawn(std::future::pending::<()>());
+        let first = sleeper();
+        // Not held yet: not adopted.
+        open.set_timer("c1", first.abort_handle());
+        assert_eq!(open.timers(), 0);
+        open.created(&v1);
+        open.set_timer("c1", first.abort_handle());
+        let second = sleeper();
+        open.set_timer("c1", second.abort_handle());
+        assert!(first.await.unwrap_err().is_cancelled(), "the replaced timer is stopped");
+        assert_eq!(open.timers(), 1);
+        // A stale firing (of a replaced timer) does not forget the current one.
+        open.timer_fired("c1", tokio::task::spawn(async {}).id());
+        assert_eq!(open.timers(), 1);
+        // The call ends: its timer is stopped with it.
+        let v2 = next(&v1, CallStatus::Missed);
+        open.advanced(&v2);
+        assert!(
+            second.await.unwrap_err().is_cancelled(),
+            "the ended call's timer is stopped"
+        );
+        assert_eq!(open.timers(), 0);
+        assert_eq!(open.len(), 0);
     }
 }

@@ -13,7 +13,7 @@ use super::machine::{self, Actor, Command, Effect, MachineError, NewCall, Transi
 use super::notify;
 use super::open::{OpenCall, OpenCalls};
 use super::ratelimit::StartLimiter;
-use super::timers::Timers;
+use super::rules;
 use crate::auth::claims::Identity;
 use crate::clock::now_ms;
 use crate::cluster::PresenceFanout;
@@ -21,8 +21,7 @@ use crate::cluster::{Bus, Envelope, Target};
 use crate::directory::Directory;
 use crate::error::{Error, ErrorCode, Result};
 use crate::media::MediaMode;
-use crate::media::livekit::LiveKitTokens;
-use crate::media::sfu::Sfu;
+use crate::media::backend::MediaBackend;
 use crate::metrics::Metrics;
 use crate::model::SessionId;
 use crate::model::{Call, CallStatus, Millis, Party, Side};
@@ -38,16 +37,12 @@ pub struct CallSettings {
     pub ring_timeout: Duration,
     pub reconnect_grace: Duration,
     pub node_id: String,
-    pub media_mode: MediaMode,
     pub call_rate_per_minute: u32,
     pub call_rate_burst: u32,
     /// How long presence changes are gathered per tenant (0: send at once).
     pub presence_batch_window: Duration,
-    /// Record every call (embedded mode).
+    /// Record every call (where the media backend can).
     pub record_calls: bool,
-    /// Why calls cannot be recorded on this server (the recording directory
-    /// is not writable), if they cannot.
-    pub recording_unavailable: Option<String>,
 }
 
 /// What a start request led to.
@@ -61,6 +56,16 @@ pub enum StartOutcome {
     Glare { call: Call, token: Option<String> },
 }
 
+/// What the call layer runs on, handed in once at start-up.
+pub struct CallDeps {
+    pub store: Store,
+    pub directory: Arc<Directory>,
+    pub presence: Arc<dyn Presence>,
+    pub bus: Arc<dyn Bus>,
+    pub media: Arc<dyn MediaBackend>,
+    pub metrics: Arc<Metrics>,
+}
+
 /// The call layer.
 pub struct CallService {
     pub(super) store: Store,
@@ -70,16 +75,13 @@ pub struct CallService {
     pub(super) bus: Arc<dyn Bus>,
     /// Presence changes go out per tenant in short batches.
     pub(super) fanout: Arc<PresenceFanout>,
-    pub(super) livekit: Option<LiveKitTokens>,
-    /// The embedded SFU (embedded media mode).
-    pub(super) media: Option<Arc<Sfu>>,
+    /// How media flows: the embedded SFU, LiveKit or p2p.
+    pub(super) media: Arc<dyn MediaBackend>,
     pub(super) metrics: Arc<Metrics>,
     pub(super) settings: CallSettings,
-    /// Ring and grace timers of calls this node started or saw go idle.
-    pub(super) timers: Timers,
-    /// Open calls as this node last wrote or read them, with their routes: a
-    /// transition or a relay starts from here instead of a read. The
-    /// conditional update still decides; a stale copy only costs a retry.
+    /// Open calls as this node last wrote or read them, with their routes and
+    /// timers: a transition or a relay starts from here instead of a read.
+    /// The conditional update still decides; a stale copy only costs a retry.
     pub(super) open: OpenCalls,
     limiter: StartLimiter,
     /// Created / answered / ended, for whoever subscribes.
@@ -111,17 +113,15 @@ pub(super) fn party_of(id: &Identity) -> Party {
 }
 
 impl CallService {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        store: Store,
-        directory: Arc<Directory>,
-        presence: Arc<dyn Presence>,
-        bus: Arc<dyn Bus>,
-        livekit: Option<LiveKitTokens>,
-        media: Option<Arc<Sfu>>,
-        metrics: Arc<Metrics>,
-        settings: CallSettings,
-    ) -> Arc<Self> {
+    pub fn new(deps: CallDeps, settings: CallSettings) -> Arc<Self> {
+        let CallDeps {
+            store,
+            directory,
+            presence,
+            bus,
+            media,
+            metrics,
+        } = deps;
         Arc::new(Self {
             fanout: PresenceFanout::new(bus.clone(), settings.presence_batch_window),
             limiter: StartLimiter::new(settings.call_rate_per_minute, settings.call_rate_burst),
@@ -129,11 +129,9 @@ impl CallService {
             directory,
             presence,
             bus,
-            livekit,
             media,
             metrics,
             settings,
-            timers: Timers::default(),
             open: OpenCalls::default(),
             events: CallEvents::default(),
         })
@@ -149,11 +147,11 @@ impl CallService {
     }
 
     pub fn media_mode(&self) -> MediaMode {
-        self.settings.media_mode
+        self.media.mode()
     }
 
     pub fn livekit_url(&self) -> Option<&str> {
-        self.livekit.as_ref().and_then(LiveKitTokens::ws_url)
+        self.media.client_url()
     }
 
     pub fn ring_timeout(&self) -> Duration {
@@ -162,12 +160,7 @@ impl CallService {
 
     /// A media token for `user` in `call` (LiveKit mode), else `None`.
     pub(super) fn token_for(&self, call: &Call, user_id: &str, name: &str, side: Side) -> Result<Option<String>> {
-        match &self.livekit {
-            Some(lk) if self.settings.media_mode == MediaMode::Livekit => {
-                Ok(Some(lk.token(call, user_id, name, call.party(side).kind)?))
-            }
-            _ => Ok(None),
-        }
+        self.media.token(call, user_id, name, side)
     }
 
     /// Starts a call from `caller` to `callee_id` (same tenant only).
@@ -205,20 +198,13 @@ impl CallService {
         };
         let from = party_of(caller);
         machine::check_start(&from, &to).map_err(machine_error)?;
-        let embedded = self.settings.media_mode == MediaMode::Embedded;
-        if record == Some(true) && !embedded {
-            return Err(Error::new(
-                ErrorCode::MediaUnavailable,
-                "recording needs the embedded media mode",
-            ));
-        }
+        let cannot_record = self.media.cannot_record();
         if record == Some(true)
-            && let Some(why) = &self.settings.recording_unavailable
+            && let Some(why) = cannot_record
         {
-            return Err(Error::new(ErrorCode::MediaUnavailable, why.clone()));
+            return Err(Error::new(ErrorCode::MediaUnavailable, why.to_owned()));
         }
-        let record =
-            embedded && self.settings.recording_unavailable.is_none() && record.unwrap_or(self.settings.record_calls);
+        let record = cannot_record.is_none() && record.unwrap_or(self.settings.record_calls);
         // The insert itself detects busy lines. Two rounds: a line seen taken
         // may be released before the second look.
         for _ in 0..2 {
@@ -254,11 +240,7 @@ impl CallService {
                 CreateOutcome::CallerBusy => {
                     // Glare: the line is held by the callee's call to us, still ringing.
                     match self.store.open_call_of(&caller.tenant_id, &caller.user_id).await? {
-                        Some(open)
-                            if open.status == CallStatus::Ringing
-                                && open.caller.user_id == to.user_id
-                                && open.callee.user_id == from.user_id =>
-                        {
+                        Some(open) if rules::is_glare(&open, &from, &to) => {
                             let (call, token) = self.accept(caller, session, &open.id).await?;
                             return Ok(StartOutcome::Glare { call, token });
                         }
@@ -282,7 +264,7 @@ impl CallService {
         self.open.created(call);
         self.events.changed(None, call);
         if let Some(deadline) = call.ring_deadline {
-            self.timers.schedule(self, &call.id, deadline, Command::RingTimeout);
+            self.schedule(&call.id, deadline, Command::RingTimeout);
         }
         let token = self.token_for(call, &call.callee.user_id, callee_name, Side::Callee)?;
         let view = notify::incoming(call, token, self.livekit_url().map(str::to_owned));
@@ -337,6 +319,17 @@ impl CallService {
             .await?
             .and_then(|c| self.open.loaded(&c))
             .ok_or_else(|| Error::new(ErrorCode::CallNotFound, "no such open call"))
+    }
+
+    /// An open call `who` takes part in (cache, else the store), and their
+    /// side; another tenant's call or one they are not in is `call_not_found`.
+    pub(super) async fn participant_call(&self, who: &Identity, call_id: &str) -> Result<(Arc<OpenCall>, Side)> {
+        let open = self.open_call(call_id).await?;
+        let side = Some(&open.route)
+            .filter(|r| *r.tenant_id == *who.tenant_id)
+            .and_then(|r| r.side_of(&who.user_id))
+            .ok_or_else(|| Error::new(ErrorCode::CallNotFound, "no such open call"))?;
+        Ok((open, side))
     }
 
     /// Reads a call; only its participants may.
@@ -420,9 +413,9 @@ impl CallService {
                     let except = except_session.as_deref().and_then(|s| s.parse().ok());
                     self.publish_user(&call.tenant_id, &call.party(*side).user_id, except, frame);
                 }
-                Effect::StopRingTimer | Effect::StopGraceTimer => self.timers.cancel(&call.id),
+                Effect::StopRingTimer | Effect::StopGraceTimer => self.open.cancel_timer(&call.id),
                 Effect::StartGraceTimer { deadline } => {
-                    self.timers.schedule(self, &call.id, *deadline, Command::GraceExpired);
+                    self.schedule(&call.id, *deadline, Command::GraceExpired);
                 }
                 Effect::Release => {
                     for p in [&call.caller, &call.callee] {
@@ -437,7 +430,7 @@ impl CallService {
             self.events.changed(Some(prev), call);
             log_status(call);
             self.metrics.call_reached(call.status);
-            self.media_follow(call, prev);
+            self.media.follow(call, prev);
         }
     }
 

@@ -67,3 +67,31 @@ impl LiveKitTokens {
             .map_err(|e| Error::Internal(anyhow::anyhow!("livekit token: {e}")))
     }
 }
+
+impl super::backend::MediaBackend for LiveKitTokens {
+    fn mode(&self) -> super::MediaMode {
+        super::MediaMode::Livekit
+    }
+
+    fn token(&self, call: &Call, user_id: &str, name: &str, side: crate::model::Side) -> Result<Option<String>> {
+        Ok(Some(LiveKitTokens::token(
+            self,
+            call,
+            user_id,
+            name,
+            call.party(side).kind,
+        )?))
+    }
+
+    fn client_url(&self) -> Option<&str> {
+        self.ws_url()
+    }
+
+    fn cannot_record(&self) -> Option<&str> {
+        Some(super::backend::RECORDING_NEEDS_EMBEDDED)
+    }
+
+    fn negotiation(&self) -> &'static str {
+        "media goes through LiveKit with the call's token"
+    }
+}

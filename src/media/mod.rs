@@ -3,7 +3,9 @@
 //! `livekit`: an external LiveKit carries media; switchboard mints room tokens.
 //! `p2p`: the browsers connect directly; switchboard relays `rtc.signal`.
 //! `embedded`: switchboard itself forwards media (the SFU, see `sfu`).
+//! `backend`: the one trait the call layer drives, whichever mode runs.
 
+pub mod backend;
 pub mod livekit;
 pub mod recording;
 pub mod sfu;
