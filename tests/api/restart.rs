@@ -70,7 +70,8 @@ async fn participants_returning_after_restart_keep_the_call(b: Backend) {
     let mut cw = app.connect(&c).await;
     let mut aw = app.connect(&a).await;
     assert_eq!(aw.welcome["activeCalls"][0]["id"], id.as_str());
-    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    // Past the 1.5 s grace, nothing ends the call.
+    cw.expect_no("call.ended", Duration::from_millis(2_000)).await;
     let (_, row) = app.get(&format!("/api/voip/calls/{id}"), Some(&app.token(&c))).await;
     assert_eq!(row["status"], "ACTIVE", "both came back inside the grace: {row}");
     aw.request(json!({"type": "call.end", "callId": id})).await;

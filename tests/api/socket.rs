@@ -78,7 +78,11 @@ async fn pings_flow_and_silent_peers_are_dropped(b: Backend) {
     live.close().await;
     let mut mute = app.connect(&customer("t1", "mute")).await;
     assert_eq!(app.state.registry.session_count(), 1);
-    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    // Dropped once the idle timeout (0.7 s) passes: within 1.3 s, as soon as it happens.
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(1_300);
+    while app.state.registry.session_count() != 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert_eq!(
         app.state.registry.session_count(),
         0,
