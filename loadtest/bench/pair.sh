@@ -4,7 +4,7 @@
 #
 #   BASE_BIN=/path/to/old/switchboard BASE_ARGS="--web-dir /nonexistent" loadtest/bench/pair.sh
 #
-# NEW_BIN defaults to target/release/switchboard. Prints the figures and writes them to $OUT/summary.txt.
+# NEW_BIN defaults to target/release/switchboard; CALL_RATE (default 500) is the call-setup rate. Prints the figures and writes them to $OUT/summary.txt.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 BASE_BIN=${BASE_BIN:?set BASE_BIN to the binary to compare against}
@@ -12,6 +12,7 @@ BASE_ARGS=${BASE_ARGS:-}
 NEW_BIN=${NEW_BIN:-target/release/switchboard}
 NEW_ARGS=${NEW_ARGS:---no-web --max-connections-per-ip 0}
 ROUNDS=${ROUNDS:-2}
+CALL_RATE=${CALL_RATE:-500}
 PORT=${PORT:-3931}
 OUT=${OUT:-loadtest/results/pair-$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"; : >"$OUT/summary.txt"
@@ -35,6 +36,6 @@ for round in $(seq 1 "$ROUNDS"); do
   for bin in base new; do
     start $bin; lt "$bin-relay-$round" relay --pairs 500 --window 16 --payload 200 --duration 10; stop
     start $bin; lt "$bin-conn-$round" --source-ips 4 connections --count 5000 --ramp 2500 --hold 3; stop
-    start $bin; lt "$bin-calls-$round" calls --pairs 2000 --rate 500 --duration 10 --tenants 2000; stop
+    start $bin; lt "$bin-calls-$round" calls --pairs 2000 --rate "$CALL_RATE" --duration 10 --tenants 2000; stop
   done
 done
