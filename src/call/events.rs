@@ -103,28 +103,8 @@ impl CallEvents {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::call::machine::{NewCall, ringing};
+    use crate::call::fixtures::ringing as call;
     use crate::model::CallStatus::*;
-    use crate::model::{ParticipantType, Party};
-
-    fn call() -> Call {
-        let party = |id: &str, kind| Party {
-            user_id: id.into(),
-            kind,
-        };
-        let new = NewCall {
-            id: "0190-call".into(),
-            tenant_id: "t1".into(),
-            caller: party("cust", ParticipantType::PortalCustomer),
-            callee: party("agent", ParticipantType::CrmUser),
-            caller_name: None,
-            callee_name: None,
-            caller_session: None,
-            record: false,
-            node_id: "n1".into(),
-        };
-        ringing(new, 1_700_000_000_000, 30_000)
-    }
 
     fn kinds(prev: Option<CallStatus>, next: CallStatus) -> Vec<Kind> {
         let mut call = call();

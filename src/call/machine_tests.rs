@@ -1,31 +1,8 @@
 //! Transition-by-transition tests of the call state machine, with hand-made clocks.
 
 use super::*;
+use crate::call::fixtures::{RING, T0, new_call, party};
 use crate::model::{CallStatus as S, EndReason as R};
-
-const T0: Millis = 1_700_000_000_000;
-const RING: Millis = 30_000;
-
-fn party(id: &str, kind: ParticipantType) -> Party {
-    Party {
-        user_id: id.into(),
-        kind,
-    }
-}
-
-fn new_call() -> NewCall {
-    NewCall {
-        id: "0190-call".into(),
-        tenant_id: "t1".into(),
-        caller: party("cust", ParticipantType::PortalCustomer),
-        callee: party("agent", ParticipantType::CrmUser),
-        caller_name: Some("Ann".into()),
-        callee_name: Some("Bob".into()),
-        caller_session: Some("s-caller".into()),
-        record: false,
-        node_id: "n1".into(),
-    }
-}
 
 fn call_in(status: S) -> Call {
     let mut c = ringing(new_call(), T0, RING);

@@ -1,6 +1,8 @@
 //! Calls: the pure lifecycle state machine and the driver that runs it against the store.
 
 pub mod events;
+#[cfg(test)]
+mod fixtures;
 mod jobs;
 mod lifecycle;
 pub mod machine;

@@ -90,34 +90,11 @@ pub fn is_glare(held: &Call, from: &Party, to: &Party) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::call::machine::{self, Actor, NewCall};
+    use crate::call::fixtures::{RING, T0, party, ringing};
+    use crate::call::machine::{self, Actor};
     use crate::model::ParticipantType;
 
-    const T0: Millis = 1_700_000_000_000;
-    const RING: Millis = 30_000;
     const GRACE: Millis = 15_000;
-
-    fn party(id: &str, kind: ParticipantType) -> Party {
-        Party {
-            user_id: id.into(),
-            kind,
-        }
-    }
-
-    fn ringing() -> Call {
-        let new = NewCall {
-            id: "c".into(),
-            tenant_id: "t".into(),
-            caller: party("cust", ParticipantType::PortalCustomer),
-            callee: party("agent", ParticipantType::CrmUser),
-            caller_name: None,
-            callee_name: None,
-            caller_session: None,
-            record: false,
-            node_id: "n".into(),
-        };
-        machine::ringing(new, T0, RING)
-    }
 
     fn active() -> Call {
         let actor = Actor::User {

@@ -4,7 +4,7 @@ use std::sync::LazyLock;
 
 use sqlx::FromRow;
 
-use super::params::{Column, Statement, Value, insert_sql, update_sql, values};
+use super::params::{Column, Statement, Value, insert_sql, named, update_sql, values};
 use super::{Executed, Store, on_read};
 use crate::error::{Error, Result};
 use crate::model::{Call, CallStatus, EndReason, Millis, ParticipantType, Party};
@@ -45,21 +45,23 @@ const CALL_COLUMNS: &[Column<Call>] = &[
 
 /// What a transition may change: the key first, then the columns it sets
 /// (the row's version is the guard, one placeholder after these).
-const UPDATE_COLUMNS: &[Column<Call>] = &[
-    col("id", |c| (&c.id).into()),
-    col("status", |c| c.status.as_str().into()),
-    col("answered_at", |c| c.answered_at.into()),
-    col("ended_at", |c| c.ended_at.into()),
-    col("duration", |c| c.duration.into()),
-    col("end_reason", |c| c.end_reason.map(EndReason::as_str).into()),
-    col("ended_by", |c| (&c.ended_by).into()),
-    col("ring_deadline", |c| c.ring_deadline.into()),
-    col("grace_deadline", |c| c.grace_deadline.into()),
-    col("grace_reason", |c| c.grace_reason.map(EndReason::as_str).into()),
-    col("callee_session", |c| (&c.callee_session).into()),
-    col("version", |c| c.version.into()),
-    col("grace_since", |c| c.grace_since.into()),
+const UPDATED: &[&str] = &[
+    "id",
+    "status",
+    "answered_at",
+    "ended_at",
+    "duration",
+    "end_reason",
+    "ended_by",
+    "ring_deadline",
+    "grace_deadline",
+    "grace_reason",
+    "callee_session",
+    "version",
+    "grace_since",
 ];
+
+static UPDATE_COLUMNS: LazyLock<Vec<&'static Column<Call>>> = LazyLock::new(|| named(CALL_COLUMNS, UPDATED));
 
 const fn col(name: &'static str, value: for<'a> fn(&'a Call) -> Value<'a>) -> Column<Call> {
     Column { name, value }
@@ -80,7 +82,7 @@ fn select(rest: &str) -> String {
 }
 
 static INSERT_CALL: LazyLock<String> = LazyLock::new(|| insert_sql("calls", CALL_COLUMNS));
-static UPDATE_CALL: LazyLock<String> = LazyLock::new(|| update_sql("calls", UPDATE_COLUMNS, "version"));
+static UPDATE_CALL: LazyLock<String> = LazyLock::new(|| update_sql("calls", &UPDATE_COLUMNS, "version"));
 
 /// The insert of `call` (all columns).
 fn insert_call(call: &Call) -> Statement<'_> {
@@ -92,7 +94,7 @@ fn insert_call(call: &Call) -> Statement<'_> {
 
 /// Replaces the row at `next.version - 1` with `next`.
 fn update_call(next: &Call) -> Statement<'_> {
-    let mut params = values(UPDATE_COLUMNS, next);
+    let mut params = values(UPDATE_COLUMNS.iter().copied(), next);
     params.push((next.version - 1).into());
     Statement {
         sql: UPDATE_CALL.as_str(),
@@ -359,5 +361,30 @@ impl Store {
         let rows: Vec<(String, i64)> = on_read!(self, pool => sqlx::query_as(COUNT_BY_STATUS).fetch_all(pool).await)?;
         let get = |s: &str| rows.iter().find(|(st, _)| st == s).map_or(0, |(_, n)| *n);
         Ok((get("RINGING"), get("ACTIVE")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_update_is_the_statement_it_replaced() {
+        assert_eq!(
+            UPDATE_CALL.as_str(),
+            "UPDATE calls SET status = $2, answered_at = $3, ended_at = $4, duration = $5, end_reason = $6, \
+             ended_by = $7, ring_deadline = $8, grace_deadline = $9, grace_reason = $10, callee_session = $11, \
+             version = $12, grace_since = $13 WHERE id = $1 AND version = $14"
+        );
+    }
+
+    #[test]
+    fn the_insert_binds_every_column_once_in_order() {
+        let n = CALL_COLUMNS.len();
+        assert!(INSERT_CALL.ends_with(&format!("${n})")), "{}", *INSERT_CALL);
+        assert!(!INSERT_CALL.contains(&format!("${}", n + 1)));
+        for c in CALL_COLUMNS {
+            assert!(GET_CALL.contains(&format!("c.{}", c.name)), "{} read back", c.name);
+        }
     }
 }

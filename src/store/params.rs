@@ -125,9 +125,21 @@ pub fn insert_sql<T>(table: &str, columns: &[Column<T>]) -> String {
     )
 }
 
+/// The columns of `all` named `names`, in the order of `names` (each name must be a column).
+pub fn named<T>(all: &'static [Column<T>], names: &[&str]) -> Vec<&'static Column<T>> {
+    names
+        .iter()
+        .map(|n| {
+            all.iter()
+                .find(|c| c.name == *n)
+                .unwrap_or_else(|| panic!("no column {n}"))
+        })
+        .collect()
+}
+
 /// `UPDATE table SET c2 = $2, … WHERE key = $1 AND guard = $n+1`: the first
 /// column is the key, `guard` is compared with one more value after the columns.
-pub fn update_sql<T>(table: &str, columns: &[Column<T>], guard: &str) -> String {
+pub fn update_sql<T>(table: &str, columns: &[&Column<T>], guard: &str) -> String {
     let (key, set) = columns.split_first().expect("an update names its key column");
     let set: Vec<String> = set
         .iter()
@@ -143,8 +155,8 @@ pub fn update_sql<T>(table: &str, columns: &[Column<T>], guard: &str) -> String 
 }
 
 /// The values of `columns` for `row`, in order.
-pub fn values<'a, T>(columns: &[Column<T>], row: &'a T) -> Params<'a> {
-    columns.iter().map(|c| (c.value)(row)).collect()
+pub fn values<'a, 'c, T: 'static>(columns: impl IntoIterator<Item = &'c Column<T>>, row: &'a T) -> Params<'a> {
+    columns.into_iter().map(|c| (c.value)(row)).collect()
 }
 
 /// Writes `$n` into `buf` and returns it: the placeholder names SQLite binds by.
@@ -190,8 +202,12 @@ mod tests {
     #[test]
     fn an_update_keys_on_the_first_column_and_guards_after_the_last() {
         assert_eq!(
-            update_sql("t", COLS, "version"),
+            update_sql("t", &named(COLS, &["id", "n", "note"]), "version"),
             "UPDATE t SET n = $2, note = $3 WHERE id = $1 AND version = $4"
+        );
+        assert_eq!(
+            update_sql("t", &named(COLS, &["id", "note"]), "version"),
+            "UPDATE t SET note = $2 WHERE id = $1 AND version = $3"
         );
     }
 

@@ -329,14 +329,23 @@ mod tests {
         assert!(done.bytes > 0, "the callee's side is whole");
     }
 
-    #[tokio::test]
-    async fn the_writer_thread_writes_everything_queued_before_finish_and_nothing_after() {
+    /// When the fixtures' calls started (Unix ms).
+    const T0: i64 = 1_000_000;
+
+    /// A writer thread and call `c1`'s recording under a fresh root, started at `T0`.
+    fn started() -> (tempfile::TempDir, RecordingWriter, PathBuf, Arc<Recording>) {
         let root = tempfile::tempdir().unwrap();
         let writer = RecordingWriter::start().unwrap();
         let dir = root.path().join("c1");
         let rec = writer.recording("c1".into(), dir.clone());
-        let t0 = 1_000_000;
-        rec.start(t0);
+        rec.start(T0);
+        (root, writer, dir, rec)
+    }
+
+    #[tokio::test]
+    async fn the_writer_thread_writes_everything_queued_before_finish_and_nothing_after() {
+        let (root, writer, dir, rec) = started();
+        let t0 = T0;
         for seq in 1..=50u16 {
             rec.write(Side::Caller, &pkt(seq), t0 + i64::from(seq - 1) * 20);
         }
@@ -361,12 +370,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_side_that_starts_late_begins_with_silence_from_the_calls_start() {
-        let root = tempfile::tempdir().unwrap();
-        let writer = RecordingWriter::start().unwrap();
-        let dir = root.path().join("c1");
-        let rec = writer.recording("c1".into(), dir.clone());
-        let t0 = 1_000_000;
-        rec.start(t0);
+        let (_root, _writer, dir, rec) = started();
+        let t0 = T0;
         rec.write(Side::Caller, &pkt(1), t0);
         // The callee's first packet comes 1 s into the call.
         rec.write(Side::Callee, &pkt(1), t0 + 1_000);
@@ -391,12 +396,8 @@ mod tests {
 
     #[tokio::test]
     async fn both_files_end_where_the_call_ended_whenever_each_sides_last_packet_came() {
-        let root = tempfile::tempdir().unwrap();
-        let writer = RecordingWriter::start().unwrap();
-        let dir = root.path().join("c1");
-        let rec = writer.recording("c1".into(), dir.clone());
-        let t0 = 1_000_000;
-        rec.start(t0);
+        let (_root, _writer, dir, rec) = started();
+        let t0 = T0;
         // The caller talks for 2 s, the callee stops after 0.5 s.
         for seq in 1..=100u16 {
             rec.write(Side::Caller, &pkt(seq), t0 + i64::from(seq - 1) * 20);
