@@ -96,7 +96,7 @@ impl Application {
         let crate::cluster::Cluster { bus, presence } = crate::cluster::create(registry.clone());
         let livekit = settings.livekit.clone().map(LiveKitTokens::new);
         let shutdown = CancellationToken::new();
-        let embedded = settings.media_mode == crate::media::MediaMode::Embedded;
+        let embedded = settings.media_mode == MediaMode::Embedded;
         let mut recording_unavailable = None;
         if embedded && let Err(e) = crate::media::recording::check_writable(&settings.sfu.recording_dir) {
             let why = format!(

@@ -114,23 +114,15 @@ pub(super) fn party_of(id: &Identity) -> Party {
 
 impl CallService {
     pub fn new(deps: CallDeps, settings: CallSettings) -> Arc<Self> {
-        let CallDeps {
-            store,
-            directory,
-            presence,
-            bus,
-            media,
-            metrics,
-        } = deps;
         Arc::new(Self {
-            fanout: PresenceFanout::new(bus.clone(), settings.presence_batch_window),
+            fanout: PresenceFanout::new(deps.bus.clone(), settings.presence_batch_window),
             limiter: StartLimiter::new(settings.call_rate_per_minute, settings.call_rate_burst),
-            store,
-            directory,
-            presence,
-            bus,
-            media,
-            metrics,
+            store: deps.store,
+            directory: deps.directory,
+            presence: deps.presence,
+            bus: deps.bus,
+            media: deps.media,
+            metrics: deps.metrics,
             settings,
             open: OpenCalls::default(),
             events: CallEvents::default(),

@@ -5,17 +5,17 @@ use std::sync::Arc;
 use super::{Bus, Envelope, LocalDelivery, Target};
 
 /// The default bus of a single node.
-pub struct LocalBus<D: ?Sized = dyn LocalDelivery> {
+pub struct LocalBus<D> {
     sockets: Arc<D>,
 }
 
-impl<D: LocalDelivery + ?Sized> LocalBus<D> {
+impl<D: LocalDelivery> LocalBus<D> {
     pub fn new(sockets: Arc<D>) -> Self {
         Self { sockets }
     }
 }
 
-impl<D: LocalDelivery + ?Sized> Bus for LocalBus<D> {
+impl<D: LocalDelivery> Bus for LocalBus<D> {
     fn publish(&self, e: Envelope) -> usize {
         match &e.target {
             Target::User { user_id, except } => self.sockets.deliver_user(&e.tenant_id, user_id, *except, &e.frame),
