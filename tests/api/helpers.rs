@@ -115,7 +115,21 @@ async fn open_store(db: &Db) -> Store {
 }
 
 /// Settings for tests: p2p media (the media tests switch), short sweeps, generous rate limit.
+/// `SWITCHBOARD_TEST_LOG=<filter>`: the server's logs, shown with a failing test's output.
+fn init_test_log() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if let Ok(filter) = std::env::var("SWITCHBOARD_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
 pub fn test_settings() -> Settings {
+    init_test_log();
     let mut s = Settings::with_secret(SECRET.as_bytes());
     s.auth.audience = AUDIENCE.into();
     s.media_mode = MediaMode::P2p;

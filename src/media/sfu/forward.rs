@@ -117,9 +117,11 @@ async fn send_pli(remote: &dyn TrackRemote, in_ssrc: u32) -> bool {
 /// A new remote track: record it, forward it, offer it to the other side.
 pub async fn publish(room: Arc<Room>, publisher: Arc<Peer>, remote: Arc<dyn TrackRemote>) {
     let Some(in_ssrc) = remote.ssrcs().await.first().copied() else {
+        tracing::warn!(call = %room.call_id, side = publisher.side.as_str(), "a remote track without an SSRC; not forwarded");
         return;
     };
     let Some(codec) = remote.codec(in_ssrc).await else {
+        tracing::warn!(call = %room.call_id, side = publisher.side.as_str(), in_ssrc, "a remote track without a codec; not forwarded");
         return;
     };
     let kind = remote.kind().await;
