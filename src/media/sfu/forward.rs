@@ -24,6 +24,7 @@ use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::rtp_transceiver::RtpSender;
 
+use super::identify;
 use super::peer::Peer;
 use super::rewrite::RtpRewriter;
 use super::room::{Room, RoomState};
@@ -114,70 +115,10 @@ async fn send_pli(remote: &dyn TrackRemote, in_ssrc: u32) -> bool {
     remote.write_rtcp(vec![Box::new(pli)]).await.is_ok()
 }
 
-/// The codec `pt` names among a leg's negotiated codecs.
-fn codec_of(codecs: &[RTCRtpCodecParameters], pt: u8) -> Option<RTCRtpCodec> {
-    codecs
-        .iter()
-        .find(|c| c.payload_type == pt && !c.rtp_codec.mime_type.is_empty())
-        .map(|c| c.rtp_codec.clone())
-}
-
-/// The negotiated codecs of the receiver whose track is `remote`.
-async fn receiver_codecs(publisher: &Peer, remote: &Arc<dyn TrackRemote>) -> Vec<RTCRtpCodecParameters> {
-    let Some(pc) = publisher.pc() else { return Vec::new() };
-    // The address alone (a `dyn` pointer's vtable part may differ between codegen units).
-    let target = Arc::as_ptr(remote) as *const () as usize;
-    for t in pc.get_transceivers().await {
-        let Ok(Some(receiver)) = t.receiver().await else {
-            continue;
-        };
-        if Arc::as_ptr(receiver.track()) as *const () as usize == target {
-            return receiver
-                .get_parameters()
-                .await
-                .map(|p| p.rtp_parameters.codecs)
-                .unwrap_or_default();
-        }
-    }
-    Vec::new()
-}
-
-/// The SSRC and codec a remote track carries. The track names both when it
-/// opens, except when its connection applied a remote description between
-/// the track's first packet and its creation: webrtc 0.21 then copies a
-/// coding whose codec is not set yet and never fills it in (nor fires
-/// `on_track` again). Then both come from the first packets: the SSRC from
-/// the header, the codec from the payload type among the receiver's
-/// negotiated codecs. None once the track ends unidentified.
-async fn identify(publisher: &Peer, remote: &Arc<dyn TrackRemote>) -> Option<(u32, RTCRtpCodec)> {
-    if let Some(ssrc) = remote.ssrcs().await.first().copied()
-        && let Some(codec) = remote.codec(ssrc).await
-    {
-        return Some((ssrc, codec));
-    }
-    tracing::debug!(
-        side = publisher.side.as_str(),
-        "remote track opened without its codec; resolving it from its packets"
-    );
-    let mut codecs = receiver_codecs(publisher, remote).await;
-    while let Some(event) = remote.poll().await {
-        match event {
-            // The stream was bound again (after a renegotiation): the leg's codecs may have changed.
-            TrackRemoteEvent::OnOpen(_) => codecs = receiver_codecs(publisher, remote).await,
-            TrackRemoteEvent::OnRtpPacket(pkt) => {
-                if let Some(codec) = codec_of(&codecs, pkt.header.payload_type) {
-                    return Some((pkt.header.ssrc, codec));
-                }
-            }
-            _ => {}
-        }
-    }
-    None
-}
-
 /// A new remote track: record it, forward it, offer it to the other side.
 pub async fn publish(room: Arc<Room>, publisher: Arc<Peer>, remote: Arc<dyn TrackRemote>) {
-    let Some((in_ssrc, codec)) = identify(&publisher, &remote).await else {
+    let codecs = || identify::receiver_codecs(&publisher, &remote);
+    let Some((in_ssrc, codec)) = identify::identify(remote.as_ref(), publisher.side, codecs).await else {
         tracing::warn!(call = %room.call_id, side = publisher.side.as_str(), "a remote track ended before its codec was known; not forwarded");
         return;
     };
@@ -384,16 +325,6 @@ mod tests {
         assert_eq!(negotiated_pt(&codecs, "video/VP8"), Some(96));
         assert_eq!(negotiated_pt(&codecs, "audio/opus"), None);
         assert_eq!(negotiated_pt(&[], "audio/opus"), None);
-    }
-
-    #[test]
-    fn a_codec_is_found_by_the_legs_payload_type_never_an_unset_one() {
-        let codecs = [codec("audio/opus", 111), codec("video/VP8", 96), codec("", 100)];
-        assert_eq!(codec_of(&codecs, 111).map(|c| c.mime_type), Some("audio/opus".into()));
-        assert_eq!(codec_of(&codecs, 96).map(|c| c.mime_type), Some("video/VP8".into()));
-        assert_eq!(codec_of(&codecs, 100), None, "a codec without a MIME type is not known");
-        assert_eq!(codec_of(&codecs, 0), None);
-        assert_eq!(codec_of(&[], 111), None);
     }
 
     #[test]

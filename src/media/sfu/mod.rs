@@ -10,6 +10,7 @@
 mod candidates;
 mod engine;
 mod forward;
+mod identify;
 mod keyframe;
 mod peer;
 mod record;
