@@ -41,6 +41,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// The embedded SFU, in embedded media mode.
     pub media: Option<Arc<Sfu>>,
+    /// Cluster mode: this node's link to the others.
+    pub cluster: Option<Arc<crate::cluster::redis::RedisNode>>,
     /// Cancelled to stop the server; sessions close with 1001 and leave their
     /// calls to the restart sweep (a stop is treated like a crash).
     pub shutdown: CancellationToken,
@@ -66,6 +68,8 @@ pub struct Application {
     state: AppState,
     /// The SFU's reports, consumed by the call layer once running.
     media_events: Option<tokio::sync::mpsc::UnboundedReceiver<crate::media::sfu::MediaEvent>>,
+    /// Cluster mode: what the Redis node reports, consumed once running.
+    cluster_events: Option<tokio::sync::mpsc::UnboundedReceiver<crate::cluster::redis::ClusterEvent>>,
 }
 
 impl Application {
@@ -93,9 +97,27 @@ impl Application {
         let metrics = Arc::new(Metrics::new());
         let registry = Arc::new(Sessions::default());
         let directory = Arc::new(Directory::new(store.clone()));
-        let crate::cluster::Cluster { bus, presence } = crate::cluster::create(registry.clone());
-        let livekit = settings.livekit.clone().map(LiveKitTokens::new);
         let shutdown = CancellationToken::new();
+        if settings.redis.is_some() && store.backend_name() != "postgres" {
+            anyhow::bail!("cluster mode (SWITCHBOARD_REDIS_URL) needs PostgreSQL");
+        }
+        let crate::cluster::Cluster {
+            bus,
+            presence,
+            member,
+            redis,
+        } = crate::cluster::create(
+            registry.clone(),
+            &settings.node_id,
+            settings.redis.clone(),
+            shutdown.clone(),
+        )
+        .await?;
+        let (cluster, cluster_events) = match redis {
+            Some((node, events)) => (Some(node), Some(events)),
+            None => (None, None),
+        };
+        let livekit = settings.livekit.clone().map(LiveKitTokens::new);
         let embedded = settings.media_mode == MediaMode::Embedded;
         let mut recording_unavailable = None;
         if embedded && let Err(e) = crate::media::recording::check_writable(&settings.sfu.recording_dir) {
@@ -136,11 +158,12 @@ impl Application {
                 bus,
                 media: backend,
                 metrics: metrics.clone(),
+                member,
+                peers: cluster.clone().map(|n| n as Arc<dyn crate::cluster::Peers>),
             },
             CallSettings {
                 ring_timeout: settings.ring_timeout,
                 reconnect_grace: settings.reconnect_grace,
-                node_id: settings.node_id.clone(),
                 call_rate_per_minute: settings.call_rate_per_minute,
                 call_rate_burst: settings.call_rate_burst,
                 presence_batch_window: settings.presence_batch_window,
@@ -161,6 +184,7 @@ impl Application {
             settings: Arc::new(settings),
             shutdown,
             media,
+            cluster,
             session_ids: Arc::new(AtomicU64::new(seed)),
         };
         Ok(Self {
@@ -168,6 +192,7 @@ impl Application {
             addr,
             state,
             media_events,
+            cluster_events,
         })
     }
 
@@ -202,6 +227,9 @@ impl Application {
         let recovered = state.calls.recover_after_restart().await?;
         if recovered > 0 {
             tracing::info!(calls = recovered, "resumed calls left open by a previous run");
+        }
+        if let (Some(node), Some(events)) = (state.cluster.clone(), self.cluster_events) {
+            crate::membership::start(state.clone(), node, events).await;
         }
         if let Some(events) = self.media_events {
             tokio::spawn(state.calls.clone().run_media_events(events, state.shutdown.clone()));

@@ -14,12 +14,14 @@ use crate::auth::AuthSettings;
 use crate::auth::jwks::{JWKS_MAX_AGE, JWKS_MIN_REFETCH, JwksSettings};
 use crate::auth::verifier::EXP_LEEWAY_SECS;
 use crate::cluster::PRESENCE_BATCH_WINDOW;
+use crate::cluster::redis::RedisSettings;
 use crate::media::MediaMode;
 pub use crate::media::livekit::LiveKitSettings;
 use crate::media::sfu::{MEDIA_TIMEOUT, RTC_PORT, SfuSettings};
 use crate::media::turn::IceSettings;
 use crate::net::{HEADER_TIMEOUT, KEEPALIVE_TIMEOUT, MAX_CONNECTIONS_PER_IP, NetSettings};
 use crate::store::StoreOptions;
+use crate::store::url::DatabaseUrl;
 
 /// The secret `--dev` signs and accepts tokens with. Never use it in production:
 /// anyone who reads this file can mint tokens for it.
@@ -56,6 +58,10 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const RING_TIMEOUT_SECS: u64 = 30;
 /// Default `RECONNECT_GRACE_SECS`.
 pub const RECONNECT_GRACE_SECS: u64 = 30;
+/// Default `SWITCHBOARD_REDIS_PREFIX`.
+pub const REDIS_PREFIX: &str = "sb";
+/// Longest node id (it is part of Redis keys and of every call row it owns).
+pub const MAX_NODE_ID_LEN: usize = 64;
 /// Default `CALL_RATE_PER_MINUTE`.
 pub const CALL_RATE_PER_MINUTE: u32 = 10;
 /// Default `CALL_RATE_BURST`.
@@ -260,9 +266,18 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_WORKER_THREADS")]
     pub worker_threads: Option<usize>,
 
-    /// This node's name: calls it created are swept when it restarts.
-    #[arg(long, env = "SWITCHBOARD_NODE_ID", default_value = "local")]
-    pub node_id: String,
+    /// This node's name. One node: `local` by default; calls it created are swept when it restarts.
+    /// Cluster mode: a fresh name per start by default (each start is a new incarnation anyway).
+    #[arg(long, env = "SWITCHBOARD_NODE_ID")]
+    pub node_id: Option<String>,
+
+    /// Cluster mode: `redis://` or `rediss://` URL of the Redis the nodes share (needs PostgreSQL).
+    #[arg(long, env = "SWITCHBOARD_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// Cluster mode: every Redis key and channel is under this prefix.
+    #[arg(long, env = "SWITCHBOARD_REDIS_PREFIX", default_value = REDIS_PREFIX)]
+    pub redis_prefix: String,
 
     /// Serve the web demo at `/` from this directory instead of the copy built into the binary.
     #[arg(long, env = "SWITCHBOARD_WEB_DIR")]
@@ -329,6 +344,8 @@ pub struct Settings {
     pub call_rate_burst: u32,
     pub net: NetSettings,
     pub node_id: String,
+    /// Cluster mode: the Redis the nodes share.
+    pub redis: Option<RedisSettings>,
     /// `--web-dir`: the demo from disk.
     pub web_dir: Option<PathBuf>,
     /// Serve the demo built into the binary (when `web_dir` is not set).
@@ -363,6 +380,7 @@ impl Settings {
             call_rate_burst: CALL_RATE_BURST,
             net: NetSettings::default(),
             node_id: "local".into(),
+            redis: None,
             web_dir: None,
             web_embedded: false,
             sweep_interval: SWEEP_INTERVAL,
@@ -382,7 +400,8 @@ impl Settings {
     /// Resolves the flags; an error says what to fix.
     pub fn from_config(c: Config) -> Result<Self, String> {
         let auth = auth_settings(&c)?;
-        crate::store::url::parse(&c.database_url)?;
+        let database = crate::store::url::parse(&c.database_url)?;
+        let redis = redis_settings(&c, &database)?;
         let livekit = match (&c.livekit_api_key, &c.livekit_api_secret) {
             (Some(k), Some(s)) if !k.is_empty() && !s.is_empty() => Some(LiveKitSettings {
                 api_key: k.clone(),
@@ -438,7 +457,11 @@ impl Settings {
                 header_timeout: Duration::from_secs(c.header_timeout_secs.max(1)),
                 keepalive_timeout: Duration::from_secs(c.keepalive_timeout_secs.max(1)),
             },
-            node_id: c.node_id,
+            node_id: match &redis {
+                Some(r) => r.node_id.clone(),
+                None => node_id(c.node_id.as_deref())?.unwrap_or_else(|| "local".into()),
+            },
+            redis,
             web_embedded: !c.no_web,
             web_dir: match c.web_dir {
                 Some(d) if !d.is_dir() => {
@@ -550,3 +573,53 @@ pub fn ws_url_of(api_url: &str) -> String {
 #[cfg(test)]
 #[path = "config_tests.rs"]
 mod tests;
+
+/// A node id as given: non-empty, short, and made of characters safe in keys and logs.
+fn node_id(given: Option<&str>) -> Result<Option<String>, String> {
+    let Some(id) = given else { return Ok(None) };
+    let ok = !id.is_empty()
+        && id.len() <= MAX_NODE_ID_LEN
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
+    if !ok {
+        return Err(format!(
+            "SWITCHBOARD_NODE_ID must be 1 to {MAX_NODE_ID_LEN} letters, digits, '-' or '_'"
+        ));
+    }
+    Ok(Some(id.to_owned()))
+}
+
+/// Cluster mode's settings, when `SWITCHBOARD_REDIS_URL` is set.
+fn redis_settings(c: &Config, database: &DatabaseUrl) -> Result<Option<RedisSettings>, String> {
+    let Some(url) = c.redis_url.as_deref().filter(|u| !u.is_empty()) else {
+        return Ok(None);
+    };
+    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("redis" | "rediss") => {}
+        Some("redis+sentinel" | "redis-sentinel") => {
+            return Err("SWITCHBOARD_REDIS_URL: Redis Sentinel URLs are not supported yet; \
+                        give the master's redis:// or rediss:// URL"
+                .into());
+        }
+        _ => return Err("SWITCHBOARD_REDIS_URL must start with redis:// or rediss://".into()),
+    }
+    if matches!(database, DatabaseUrl::Sqlite { .. }) {
+        return Err("SWITCHBOARD_REDIS_URL turns on cluster mode, which needs PostgreSQL: \
+                    the nodes share one database, and SQLite is one process's file. \
+                    Set DATABASE_URL=postgres://…, or unset SWITCHBOARD_REDIS_URL for one node"
+            .into());
+    }
+    let prefix = c.redis_prefix.trim();
+    if prefix.is_empty() || prefix.len() > 64 || prefix.chars().any(|ch| ch.is_whitespace() || ch.is_control()) {
+        return Err("SWITCHBOARD_REDIS_PREFIX must be 1 to 64 characters without spaces".into());
+    }
+    let node_id = node_id(c.node_id.as_deref())?.unwrap_or_else(|| {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        format!("node-{}", &id[..8])
+    });
+    Ok(Some(RedisSettings {
+        url: url.to_owned(),
+        prefix: prefix.to_owned(),
+        node_id,
+    }))
+}

@@ -55,13 +55,15 @@ pub enum ErrorCode {
     // --- server ---
     /// The project's signing keys (JWKS) could not be fetched.
     AuthUnavailable,
+    /// Cluster mode: the work needs another node and Redis cannot be reached.
+    ClusterUnavailable,
     Unavailable,
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, for documents and tests (a new variant must be added here).
-    pub const ALL: [ErrorCode; 37] = [
+    pub const ALL: [ErrorCode; 38] = [
         Self::MissingToken,
         Self::InvalidToken,
         Self::TokenExpired,
@@ -97,6 +99,7 @@ impl ErrorCode {
         Self::RecordingNotFound,
         Self::MediaUnavailable,
         Self::AuthUnavailable,
+        Self::ClusterUnavailable,
         Self::Unavailable,
         Self::Internal,
     ];
@@ -138,6 +141,7 @@ impl ErrorCode {
             Self::RecordingNotFound => "recording_not_found",
             Self::MediaUnavailable => "media_unavailable",
             Self::AuthUnavailable => "auth_unavailable",
+            Self::ClusterUnavailable => "cluster_unavailable",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal_error",
         }
@@ -172,7 +176,7 @@ impl ErrorCode {
             | Self::CallEnded
             | Self::Conflict => StatusCode::CONFLICT,
             Self::MediaUnavailable => StatusCode::CONFLICT,
-            Self::Unavailable | Self::AuthUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::AuthUnavailable | Self::ClusterUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -338,7 +342,7 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for c in ErrorCode::ALL {
             assert!(seen.insert(c.as_str()), "duplicate {}", c.as_str());
-            let server = matches!(c, AuthUnavailable | Unavailable | Internal);
+            let server = matches!(c, AuthUnavailable | ClusterUnavailable | Unavailable | Internal);
             assert_eq!(c.status().is_server_error(), server, "{c:?}");
             assert!(server || c.status().is_client_error(), "{c:?}");
         }
@@ -380,6 +384,7 @@ mod tests {
                 | RecordingNotFound
                 | MediaUnavailable
                 | AuthUnavailable
+                | ClusterUnavailable
                 | Unavailable
                 | Internal => {}
             }

@@ -26,6 +26,7 @@ pub const LAYERS: &[(&str, u8)] = &[
     ("net", EDGE),
     ("config", EDGE),
     ("app", EDGE),
+    ("membership", EDGE),
     ("layers", EDGE),
 ];
 

@@ -15,6 +15,7 @@ pub mod error;
 pub mod http;
 pub mod layers;
 pub mod media;
+pub mod membership;
 pub mod metrics;
 pub mod model;
 pub mod net;

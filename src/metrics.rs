@@ -41,6 +41,8 @@ pub struct Metrics {
     pub frames_in: Counter<u64, AtomicU64>,
     /// `rtc.signal` frames relayed.
     pub relayed: Counter<u64, AtomicU64>,
+    /// Call writes refused by the row's version (another device or node wrote first; the write re-reads).
+    pub stale_writes: Counter<u64, AtomicU64>,
     /// Sockets dropped as slow consumers (queue, unread bytes or lag over the limit).
     pub slow_consumers: Counter<u64, AtomicU64>,
     /// TCP connections refused at accept because their address held too many.
@@ -73,6 +75,7 @@ impl Metrics {
         let frames_in = Counter::default();
         let relayed = Counter::default();
         let slow_consumers = Counter::default();
+        let stale_writes = Counter::default();
         let connections_refused = Counter::default();
         let connections_timed_out = Counter::default();
         let resident_bytes = Gauge::default();
@@ -89,6 +92,11 @@ impl Metrics {
         registry.register("errors", "Errors returned to clients, by code", errors.clone());
         registry.register("frames_in", "Socket frames received", frames_in.clone());
         registry.register("relayed", "rtc.signal frames relayed", relayed.clone());
+        registry.register(
+            "stale_writes",
+            "Call writes refused by the row's version (the fence); each re-read and retried",
+            stale_writes.clone(),
+        );
         registry.register(
             "slow_consumers",
             "Sockets dropped as slow consumers",
@@ -129,6 +137,7 @@ impl Metrics {
             frames_in,
             relayed,
             slow_consumers,
+            stale_writes,
             connections_refused,
             connections_timed_out,
             resident_bytes,

@@ -63,7 +63,7 @@ impl CallService {
     /// reconnect grace with reason `server_restart`; ringing calls keep their
     /// deadlines (the sweeper ends them). Returns how many calls it touched.
     pub async fn recover_after_restart(self: &Arc<Self>) -> Result<usize> {
-        let calls = self.store.open_calls_of_node(&self.settings.node_id).await?;
+        let calls = self.store.open_calls_of_node(&self.member.member()).await?;
         let grace_ms = self.settings.reconnect_grace.as_millis() as Millis;
         let mut touched = 0;
         for call in calls {

@@ -38,7 +38,13 @@ impl CallService {
 
     /// `rtc.offer`: returns the SFU's answer. Allowed while the call rings;
     /// media flows once it is ACTIVE.
-    pub async fn media_offer(&self, who: &Identity, session: SessionId, call_id: &str, sdp: &str) -> Result<String> {
+    pub(super) async fn media_offer_here(
+        &self,
+        who: &Identity,
+        session: SessionId,
+        call_id: &str,
+        sdp: &str,
+    ) -> Result<String> {
         let sfu = self.sfu()?.clone();
         let (open, side) = self.participant_call(who, call_id).await?;
         let room = RoomInfo {
@@ -58,14 +64,20 @@ impl CallService {
     }
 
     /// `rtc.answer` to a server offer.
-    pub async fn media_answer(&self, who: &Identity, session: SessionId, call_id: &str, sdp: &str) -> Result<()> {
+    pub(super) async fn media_answer_here(
+        &self,
+        who: &Identity,
+        session: SessionId,
+        call_id: &str,
+        sdp: &str,
+    ) -> Result<()> {
         let sfu = self.sfu()?.clone();
         let (_, side) = self.participant_call(who, call_id).await?;
         sfu.answer(call_id, &Self::peer_info(who, side, session), sdp).await
     }
 
     /// `rtc.candidate` from the client.
-    pub async fn media_candidate(
+    pub(super) async fn media_candidate_here(
         &self,
         who: &Identity,
         session: SessionId,

@@ -1,5 +1,6 @@
 //! Calls: the pure lifecycle state machine and the driver that runs it against the store.
 
+mod claims;
 pub mod events;
 #[cfg(test)]
 mod fixtures;
@@ -7,6 +8,7 @@ mod jobs;
 mod lifecycle;
 pub mod machine;
 mod media;
+mod media_route;
 mod notify;
 mod open;
 mod ratelimit;
@@ -20,4 +22,5 @@ pub use crate::model;
 pub use events::{CALL_EVENT_BUFFER, CallEvent, CallEvents};
 pub use jobs::SWEEP_BATCH;
 pub use lifecycle::SessionStart;
+pub use media_route::MediaRequests;
 pub use service::{CallDeps, CallService, CallSettings, MAX_TRANSITION_ATTEMPTS, StartOutcome};

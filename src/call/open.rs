@@ -183,6 +183,11 @@ impl OpenCalls {
         }
     }
 
+    /// Drops every copy and timer.
+    pub fn clear(&self) {
+        self.by_id.clear();
+    }
+
     /// The store says the call is over (or gone): drop any copy (and its timer).
     pub fn forget(&self, call_id: &str) {
         self.by_id.remove(call_id);

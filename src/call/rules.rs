@@ -81,6 +81,24 @@ pub fn after_restart(call: &Call, grace_ms: Millis) -> AfterRestart {
     }
 }
 
+/// What a node does with an open call it took over from a dead member:
+/// an ACTIVE call with a participant offline everywhere gets the grace
+/// (`connection_lost`: their connection went with the node); deadlines
+/// already set get their timers; a call whose participants are all still
+/// connected (to other nodes) just goes on.
+pub fn after_claim(call: &Call, caller_online: bool, callee_online: bool, grace_ms: Millis) -> AfterRestart {
+    match (call.status, call.grace_deadline, call.ring_deadline) {
+        (CallStatus::Active, None, _) if !(caller_online && callee_online) => {
+            AfterRestart::Run(Command::ParticipantLost {
+                grace_ms,
+                reason: EndReason::ConnectionLost,
+            })
+        }
+        (CallStatus::Active, None, _) => AfterRestart::Nothing,
+        _ => after_restart(call, grace_ms),
+    }
+}
+
 /// Whether `held` (the open call holding the caller's line) is the callee
 /// calling the caller back while it still rings: then `from` accepts it.
 pub fn is_glare(held: &Call, from: &Party, to: &Party) -> bool {
@@ -210,5 +228,44 @@ mod tests {
         assert!(!is_glare(&held, &cust, &agent), "the same direction is not glare");
         assert!(!is_glare(&active(), &agent, &cust), "answered: not glare");
         assert!(!is_glare(&held, &party("other", ParticipantType::CrmUser), &cust));
+    }
+
+    #[test]
+    fn a_claimed_call_gets_the_grace_only_when_someone_is_gone() {
+        use crate::call::fixtures;
+        let mut c = fixtures::ringing();
+        c.status = CallStatus::Active;
+        c.ring_deadline = None;
+        c.grace_deadline = None;
+        assert_eq!(after_claim(&c, true, true, 10), AfterRestart::Nothing);
+        for (a, b) in [(false, true), (true, false), (false, false)] {
+            assert_eq!(
+                after_claim(&c, a, b, 10),
+                AfterRestart::Run(Command::ParticipantLost {
+                    grace_ms: 10,
+                    reason: EndReason::ConnectionLost
+                })
+            );
+        }
+        c.grace_deadline = Some(99);
+        assert_eq!(
+            after_claim(&c, false, false, 10),
+            AfterRestart::Arm {
+                deadline: 99,
+                cmd: Command::GraceExpired
+            }
+        );
+        let mut r = fixtures::ringing();
+        r.status = CallStatus::Ringing;
+        r.ring_deadline = Some(5);
+        assert_eq!(
+            after_claim(&r, true, false, 10),
+            AfterRestart::Arm {
+                deadline: 5,
+                cmd: Command::RingTimeout
+            }
+        );
+        r.status = CallStatus::Missed;
+        assert_eq!(after_claim(&r, true, true, 10), AfterRestart::Nothing);
     }
 }

@@ -16,8 +16,8 @@ use super::ratelimit::StartLimiter;
 use super::rules;
 use crate::auth::claims::Identity;
 use crate::clock::now_ms;
-use crate::cluster::PresenceFanout;
 use crate::cluster::{Bus, Envelope, Target};
+use crate::cluster::{Member, Peers, PresenceFanout};
 use crate::directory::Directory;
 use crate::error::{Error, ErrorCode, Result};
 use crate::media::MediaMode;
@@ -36,7 +36,6 @@ pub const MAX_TRANSITION_ATTEMPTS: usize = 5;
 pub struct CallSettings {
     pub ring_timeout: Duration,
     pub reconnect_grace: Duration,
-    pub node_id: String,
     pub call_rate_per_minute: u32,
     pub call_rate_burst: u32,
     /// How long presence changes are gathered per tenant (0: send at once).
@@ -64,6 +63,10 @@ pub struct CallDeps {
     pub bus: Arc<dyn Bus>,
     pub media: Arc<dyn MediaBackend>,
     pub metrics: Arc<Metrics>,
+    /// The name written on the calls this node owns.
+    pub member: Arc<dyn Member>,
+    /// Cluster mode: the other nodes.
+    pub peers: Option<Arc<dyn Peers>>,
 }
 
 /// The call layer.
@@ -78,6 +81,10 @@ pub struct CallService {
     /// How media flows: the embedded SFU, LiveKit or p2p.
     pub(super) media: Arc<dyn MediaBackend>,
     pub(super) metrics: Arc<Metrics>,
+    /// This node's name on the calls it owns (cluster mode: node id and incarnation).
+    pub(super) member: Arc<dyn Member>,
+    /// Cluster mode: the other nodes (told of changes; asked for media they hold).
+    pub(super) peers: Option<Arc<dyn Peers>>,
     pub(super) settings: CallSettings,
     /// Open calls as this node last wrote or read them, with their routes and
     /// timers: a transition or a relay starts from here instead of a read.
@@ -123,6 +130,8 @@ impl CallService {
             bus: deps.bus,
             media: deps.media,
             metrics: deps.metrics,
+            member: deps.member,
+            peers: deps.peers,
             settings,
             open: OpenCalls::default(),
             events: CallEvents::default(),
@@ -169,6 +178,16 @@ impl CallService {
         if callee_id == &*caller.user_id {
             return Err(machine_error(MachineError::SelfCall));
         }
+        // Cluster mode, cut off from Redis: only a callee connected here can be rung.
+        if let Some(peers) = &self.peers
+            && !peers.reachable(&caller.tenant_id, callee_id)
+        {
+            return Err(Error::new(
+                ErrorCode::ClusterUnavailable,
+                "the callee is not connected to this node and the other nodes cannot be reached now; retry",
+            )
+            .retry_after(1));
+        }
         // A connected callee is known from their live token; otherwise ask the directory.
         let (to, callee_name) = match self.presence.identity(&caller.tenant_id, callee_id) {
             Some(id) => (party_of(&id), id.display_name()),
@@ -210,7 +229,7 @@ impl CallService {
                 callee_name: Some(callee_name.clone()),
                 caller_session: session.map(|s| s.to_string()),
                 record,
-                node_id: self.settings.node_id.clone(),
+                node_id: self.member.member().to_string(),
             };
             let call = machine::ringing(new.clone(), now, self.settings.ring_timeout.as_millis() as Millis);
             match self.store.create_call(&call).await? {
@@ -382,9 +401,13 @@ impl CallService {
                 Err(e) => return Err(machine_error(e)),
             };
             if self.store.update_call(&t.call).await? {
+                if let Some(peers) = &self.peers {
+                    peers.call_changed(call_id);
+                }
                 self.perform(&t, call.status);
                 return Ok(t);
             }
+            self.metrics.stale_writes.inc();
             use_cache = false;
         }
         Err(Error::new(ErrorCode::Conflict, "the call changed too often; retry"))

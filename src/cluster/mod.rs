@@ -3,14 +3,15 @@
 //! Everything the server pushes to clients goes through `Bus::publish` as an
 //! `Envelope`: a frame serialized once, addressed to a user, a session or a
 //! whole tenant. The in-process bus hands it straight to this node's sockets
-//! (`LocalDelivery`). A shared bus (Redis) would publish it to the other
-//! nodes too; `create` is where it is chosen, with the matching `Presence`,
-//! once at start-up (as LiveKit's `CreateRouter` picks a local or Redis router).
+//! (`LocalDelivery`). The Redis bus publishes it to the other nodes too;
+//! `create` is where it is chosen, with the matching `Presence`, once at
+//! start-up (as LiveKit's `CreateRouter` picks a local or Redis router).
 
 mod delivery;
 mod fanout;
 mod local;
 mod outbound;
+pub mod redis;
 
 pub use delivery::LocalDelivery;
 pub use fanout::{PRESENCE_BATCH_WINDOW, PresenceFanout};
@@ -52,17 +53,95 @@ pub trait Bus: Send + Sync + 'static {
     fn publish(&self, envelope: Envelope) -> usize;
 }
 
+/// The name this node writes on the calls it owns (it changes when a
+/// cluster member rejoins under a new incarnation).
+pub trait Member: Send + Sync + 'static {
+    fn member(&self) -> Arc<str>;
+}
+
+/// The other nodes, as the call layer needs them (cluster mode only).
+pub trait Peers: Send + Sync + 'static {
+    /// Whether work for `user` can be done now: Redis is reachable, or the
+    /// user is connected to this node (then nothing needs another node).
+    fn reachable(&self, tenant_id: &str, user_id: &str) -> bool;
+    /// This node wrote a change to `call_id`: nodes holding a copy refresh it.
+    fn call_changed(&self, call_id: &str);
+    /// Sends a request (one line) to `member` and waits for its answer;
+    /// `cluster_unavailable` when it cannot be reached.
+    fn request<'a>(
+        &'a self,
+        member: &'a str,
+        body: &'a str,
+    ) -> futures_util::future::BoxFuture<'a, crate::error::Result<String>>;
+}
+
+/// A single node's fixed name.
+pub struct FixedMember(pub Arc<str>);
+
+impl Member for FixedMember {
+    fn member(&self) -> Arc<str> {
+        self.0.clone()
+    }
+}
+
+impl Peers for redis::RedisNode {
+    fn reachable(&self, tenant_id: &str, user_id: &str) -> bool {
+        self.available() || self.presence.is_local(tenant_id, user_id)
+    }
+
+    fn call_changed(&self, call_id: &str) {
+        self.publish_call_changed(call_id);
+    }
+
+    fn request<'a>(
+        &'a self,
+        member: &'a str,
+        body: &'a str,
+    ) -> futures_util::future::BoxFuture<'a, crate::error::Result<String>> {
+        Box::pin(redis::RedisNode::request(self, member, body))
+    }
+}
+
+impl Member for redis::Link {
+    fn member(&self) -> Arc<str> {
+        redis::Link::member(self)
+    }
+}
+
 /// The bus and the presence a node runs with.
 pub struct Cluster {
     pub bus: Arc<dyn Bus>,
     pub presence: Arc<dyn Presence>,
+    pub member: Arc<dyn Member>,
+    /// Cluster mode: the Redis node, and what it reports.
+    pub redis: Option<(
+        Arc<redis::RedisNode>,
+        tokio::sync::mpsc::UnboundedReceiver<redis::ClusterEvent>,
+    )>,
 }
 
-/// Picks the bus and presence: in-process today (one node); a shared
-/// implementation plugs in here and nowhere else.
-pub fn create<D: LocalDelivery>(sockets: Arc<D>) -> Cluster {
-    Cluster {
-        bus: Arc::new(LocalBus::new(sockets)),
-        presence: Arc::new(LocalPresence::default()),
-    }
+/// Picks the bus and presence: in-process for one node (`node_id` names it
+/// on its calls), Redis when `redis` is set.
+pub async fn create<D: LocalDelivery>(
+    sockets: Arc<D>,
+    node_id: &str,
+    redis: Option<redis::RedisSettings>,
+    stop: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<Cluster> {
+    let Some(settings) = redis else {
+        return Ok(Cluster {
+            bus: Arc::new(LocalBus::new(sockets)),
+            presence: Arc::new(LocalPresence::default()),
+            member: Arc::new(FixedMember(node_id.into())),
+            redis: None,
+        });
+    };
+    let delivery: Arc<dyn LocalDelivery> = sockets;
+    let (node, events) = redis::RedisNode::start(settings, delivery.clone(), stop).await?;
+    Ok(Cluster {
+        bus: Arc::new(redis::RedisBus::new(node.link.clone(), delivery)),
+        presence: node.presence.clone(),
+        member: node.link.clone(),
+        redis: Some((node, events)),
+    })
 }

@@ -24,13 +24,16 @@ struct Health {
     status: &'static str,
 }
 
-/// `{"status": "ready", "store": "sqlite" | "postgres"}`.
+/// `{"status": "ready", "store": "sqlite" | "postgres"}`, and in cluster mode `"node"` (this member's id).
 #[derive(Serialize, utoipa::ToSchema)]
 struct Ready {
     #[schema(example = "ready")]
     status: &'static str,
     #[schema(example = "sqlite")]
     store: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "node-1.3f2a9c01b7de")]
+    node: Option<String>,
 }
 
 /// The process is up.
@@ -44,13 +47,26 @@ async fn healthz() -> axum::Json<Health> {
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
         (status = 200, description = "Ready", body = Ready),
-        (status = 503, description = "The store is not reachable", body = crate::error::ErrorBody),
+        (status = 503, description = "The store is not reachable (`unavailable`), or in cluster mode Redis is not (`cluster_unavailable`)", body = crate::error::ErrorBody),
     ))]
 async fn readyz(State(state): State<AppState>) -> Response {
+    if let Some(node) = &state.cluster
+        && !node.available()
+    {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"error": {
+                "code": "cluster_unavailable",
+                "message": "this node cannot reach Redis: it serves the users connected to it, not the cluster"
+            }})),
+        )
+            .into_response();
+    }
     match state.store.ping().await {
         Ok(()) => axum::Json(Ready {
             status: "ready",
             store: state.store.backend_name(),
+            node: state.cluster.as_ref().map(|n| n.member().to_string()),
         })
         .into_response(),
         Err(e) => {

@@ -11,7 +11,7 @@ mod local;
 mod status;
 
 pub use local::LocalPresence;
-pub use status::{PresenceChange, PresenceStatus, SessionChange, agent_view};
+pub use status::{PresenceChange, PresenceStatus, SessionChange, agent_view, change};
 
 use std::sync::Arc;
 

@@ -39,6 +39,8 @@ use crate::wire::views::{Limits, ServerMsg, UserView, iso};
 pub const CLOSE_TOO_BIG: u16 = 1009;
 /// Close code for a client that stopped reading (its queue, unread bytes or lag over the limit).
 pub const CLOSE_SLOW_CONSUMER: u16 = 1008;
+/// Close code when this node rejoined the cluster under a new incarnation (its sessions moved on): reconnect.
+pub const CLOSE_SERVICE_RESTART: u16 = 1012;
 /// Close code for an idle peer and for server shutdown.
 pub const CLOSE_GOING_AWAY: u16 = 1001;
 /// Close code for a socket whose token expired without an `auth.refresh`.
@@ -298,6 +300,7 @@ async fn serve(
     let mut last_heard = Instant::now();
     let shutdown = state.shutdown.clone();
     let mut lag = Lag::new(limits.max_unread_bytes);
+    let epoch = state.registry.epoch();
     let lag_due = |lag: &Lag| lag.oldest().map(|t| t + limits.max_lag);
     let (step, at) = token_step(auth.expires_at, false, limits.token_warning, leeway);
     let ping_due = last_heard + limits.ping_interval;
@@ -362,7 +365,12 @@ async fn serve(
                             Err(_) => return End::Dropped,
                         }
                     }
-                    _ = kill.cancelled() => return slow(session, socket, "slow consumer: outbound queue full").await,
+                    _ = kill.cancelled() => {
+                        if state.registry.epoch() != epoch {
+                            return End::Shutdown;
+                        }
+                        return slow(session, socket, "slow consumer: outbound queue full").await;
+                    }
                     _ = shutdown.cancelled() => return End::Shutdown,
                 }
                 if lag.unread() > limits.max_unread_bytes as u64 {
@@ -417,6 +425,10 @@ async fn serve(
                 clock.rearm(lag_due(&lag));
             }
             _ = kill.cancelled() => {
+                if state.registry.epoch() != epoch {
+                    let _ = tokio::time::timeout(CLOSE_TIMEOUT, close(socket, CLOSE_SERVICE_RESTART, "this node rejoined the cluster; reconnect")).await;
+                    return End::Shutdown;
+                }
                 return slow(session, socket, "slow consumer: outbound queue full").await;
             }
             _ = shutdown.cancelled() => {

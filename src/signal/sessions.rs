@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use dashmap::DashMap;
 use parking_lot::RwLock;
@@ -56,11 +56,42 @@ type Users = HashMap<Arc<str>, SmallVec<[SessionHandle; 2]>>;
 pub struct Sessions {
     tenants: DashMap<Arc<str>, Arc<RwLock<Users>>>,
     count: AtomicUsize,
+    /// Bumped when every session must close because this node rejoined the
+    /// cluster: a session killed under a newer epoch than its own closes with 1012.
+    epoch: AtomicU64,
 }
 
 impl Sessions {
     fn tenant(&self, tenant_id: &str) -> Option<Arc<RwLock<Users>>> {
         self.tenants.get(tenant_id).map(|t| t.value().clone())
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Closes every session (1012): this node rejoined the cluster under a new incarnation.
+    pub fn evict_all(&self) -> usize {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        let mut n = 0;
+        for t in self.tenants.iter() {
+            for list in t.value().read().values() {
+                for s in list {
+                    s.kill.cancel();
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+
+    /// Tenants with sessions on this node.
+    pub fn tenants(&self) -> Vec<Arc<str>> {
+        self.tenants
+            .iter()
+            .filter(|t| !t.value().read().is_empty())
+            .map(|t| t.key().clone())
+            .collect()
     }
 
     /// Sockets currently open on this node.

@@ -102,6 +102,15 @@ fn update_call(next: &Call) -> Statement<'_> {
     }
 }
 
+// A dead member's call taken over: the version is the fence (a paused
+// ex-owner's writes at the old version fail).
+const CLAIM_CALL: &str = "UPDATE calls SET node_id = $2, version = version + 1 \
+     WHERE id = $1 AND version = $3 AND node_id = $4 AND status IN ('RINGING', 'ACTIVE')";
+
+// The members that own open calls (found through the callers' lines).
+const OPEN_OWNERS: &str = "SELECT DISTINCT c.node_id FROM call_lines l \
+     JOIN calls c ON c.id = l.call_id AND c.from_user_id = l.user_id";
+
 const SET_RECORDING: &str =
     "UPDATE calls SET recording_path = $2, recording_bytes = $3, recording_error = $4 WHERE id = $1";
 
@@ -298,6 +307,33 @@ impl Store {
     /// A final status releases the lines (update trigger).
     pub async fn update_call(&self, next: &Call) -> Result<bool> {
         Ok(self.exec(update_call(next)).await? == Executed::Rows(1))
+    }
+
+    /// Makes `member` the owner of `call` if the row is still at `call.version`
+    /// and owned by `call.node_id`; returns the claimed row (version + 1).
+    pub async fn claim_call(&self, call: &Call, member: &str) -> Result<Option<Call>> {
+        let stmt = Statement::new(
+            CLAIM_CALL,
+            [
+                call.id.as_str().into(),
+                member.into(),
+                call.version.into(),
+                call.node_id.as_str().into(),
+            ],
+        );
+        if self.exec(stmt).await? != Executed::Rows(1) {
+            return Ok(None);
+        }
+        let mut claimed = call.clone();
+        claimed.node_id = member.to_owned();
+        claimed.version += 1;
+        Ok(Some(claimed))
+    }
+
+    /// The members owning open calls.
+    pub async fn open_call_owners(&self) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = on_read!(self, pool => sqlx::query_as(OPEN_OWNERS).fetch_all(pool).await)?;
+        Ok(rows.into_iter().map(|(n,)| n).collect())
     }
 
     /// Notes where a call's recording is, how big it is, and what went wrong with it.

@@ -206,6 +206,10 @@ pub enum ServerMsg<'a> {
     },
     #[serde(rename = "presence")]
     Presence(&'a AgentView),
+    /// Cluster mode, after this node lost and regained Redis: the tenant's
+    /// available agents now (replace the list; changes missed meanwhile are in it).
+    #[serde(rename = "presence.sync")]
+    PresenceSync { agents: &'a [AgentView] },
     #[serde(rename = "rtc.signal")]
     RtcSignal {
         call_id: &'a str,

@@ -167,6 +167,13 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> 
     start(backend, db, settings, dir).await
 }
 
+/// Another server on `app`'s store (another node of the same deployment).
+pub async fn spawn_beside(app: &TestApp, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    let mut settings = test_settings();
+    tweak(&mut settings);
+    start(app.backend, app.db.clone(), settings, app._dir.clone()).await
+}
+
 async fn start(backend: Backend, db: Db, settings: Settings, dir: std::sync::Arc<tempfile::TempDir>) -> TestApp {
     let store = open_store(&db).await;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -306,22 +313,7 @@ impl TestApp {
 
     /// Opens a socket with a raw token; `Err(status)` if the upgrade was refused.
     pub async fn connect_token(&self, token: &str) -> Result<Ws, u16> {
-        let url = format!("ws://{}/api/voip/ws?access_token={}", self.addr, token);
-        match tokio_tungstenite::connect_async(url).await {
-            Ok((ws, _)) => {
-                let mut ws = Ws {
-                    ws,
-                    inbox: VecDeque::new(),
-                    welcome: Value::Null,
-                    next_ref: 0,
-                };
-                let welcome = ws.next_of("welcome").await;
-                ws.welcome = welcome;
-                Ok(ws)
-            }
-            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => Err(resp.status().as_u16()),
-            Err(e) => panic!("connect failed: {e}"),
-        }
+        connect_at(&self.addr.to_string(), token).await
     }
 
     /// Stops the server as a crash would leave the calls (sessions close, nothing is ended).
@@ -339,12 +331,35 @@ impl TestApp {
     }
 }
 
+/// Opens a socket at `addr` with a raw token and reads its `welcome`; `Err(status)` if refused.
+pub async fn connect_at(addr: &str, token: &str) -> Result<Ws, u16> {
+    let url = format!("ws://{addr}/api/voip/ws?access_token={token}");
+    match tokio_tungstenite::connect_async(url).await {
+        Ok((ws, _)) => {
+            let mut ws = Ws {
+                ws,
+                inbox: VecDeque::new(),
+                welcome: Value::Null,
+                next_ref: 0,
+                wait: WAIT,
+            };
+            let welcome = ws.next_of("welcome").await;
+            ws.welcome = welcome;
+            Ok(ws)
+        }
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => Err(resp.status().as_u16()),
+        Err(e) => panic!("connect failed: {e}"),
+    }
+}
+
 /// A WebSocket client that keeps frames it was not waiting for.
 pub struct Ws {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     inbox: VecDeque<Value>,
     pub welcome: Value,
     next_ref: u64,
+    /// How long a read waits for a frame (`WAIT` unless a test sets it).
+    pub wait: Duration,
 }
 
 impl Ws {
@@ -359,7 +374,7 @@ impl Ws {
     /// Reads the next JSON frame from the socket, or `None` once it closed.
     async fn read(&mut self) -> Option<Value> {
         loop {
-            let msg = tokio::time::timeout(WAIT, self.ws.next())
+            let msg = tokio::time::timeout(self.wait, self.ws.next())
                 .await
                 .expect("timed out waiting for a frame")?;
             match msg {

@@ -5,6 +5,9 @@ mod rtc_client;
 
 mod binary;
 mod calls;
+mod cluster;
+mod cluster_media;
+mod cluster_support;
 mod directory;
 mod edge;
 mod events;

@@ -138,6 +138,11 @@ impl Sfu {
     }
 
     /// Rooms (calls with media) open now.
+    /// Whether this node holds the call's room.
+    pub fn has_room(&self, call_id: &str) -> bool {
+        self.rooms.contains_key(call_id)
+    }
+
     pub fn rooms(&self) -> usize {
         self.rooms.len()
     }

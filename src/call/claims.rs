@@ -1,0 +1,79 @@
+//! Cluster mode in the call layer: taking over a dead member's open calls, forgetting after an eviction, following calls other nodes changed.
+//!
+//! The row is the authority. A claim is a conditional update on the row's
+//! version and owner, so one survivor wins each call and a paused
+//! ex-owner's later writes (at the old version) fail and re-read.
+
+use std::sync::Arc;
+
+use super::machine::{Actor, Command};
+use super::rules::{self, AfterRestart};
+use super::service::CallService;
+use crate::error::Result;
+use crate::model::{CallStatus, Millis};
+
+impl CallService {
+    /// The members owning open calls now.
+    pub async fn open_call_owners(&self) -> Result<Vec<String>> {
+        self.store.open_call_owners().await
+    }
+
+    /// Takes over every open call of the dead member `dead`; returns how many this node won.
+    pub async fn claim_calls_of(self: &Arc<Self>, dead: &str) -> Result<usize> {
+        let me = self.member.member();
+        if *dead == *me {
+            return Ok(0);
+        }
+        let grace_ms = self.settings.reconnect_grace.as_millis() as Millis;
+        let mut won = 0;
+        for call in self.store.open_calls_of_node(dead).await? {
+            let Some(call) = self.store.claim_call(&call, &me).await? else {
+                continue;
+            };
+            won += 1;
+            let online = |u: &str| self.presence.is_online(&call.tenant_id, u);
+            let (a, b) = (online(&call.caller.user_id), online(&call.callee.user_id));
+            self.open.loaded(&call);
+            match rules::after_claim(&call, a, b, grace_ms) {
+                AfterRestart::Run(cmd) => {
+                    let _ = self.transition(&call.id, None, Actor::System, cmd).await;
+                }
+                AfterRestart::Arm { deadline, cmd } => self.schedule(&call.id, deadline, cmd),
+                AfterRestart::Nothing => {}
+            }
+        }
+        if won > 0 {
+            tracing::warn!(from = dead, calls = won, "took over a dead node's open calls");
+        }
+        Ok(won)
+    }
+
+    /// This node was declared dead while away: its calls belong to others now.
+    /// Drops every cached call and timer (a timer that fired late would only be fenced).
+    pub fn forget_all(&self) {
+        self.open.clear();
+    }
+
+    /// Another node changed `call_id`: refresh the copy held here (if any) and
+    /// let the media backend follow (the room may live on this node).
+    pub async fn changed_elsewhere(self: &Arc<Self>, call_id: &str) {
+        let held = self.open.get(call_id);
+        let has_room = self.media.sfu().is_some_and(|s| s.has_room(call_id));
+        if held.is_none() && !has_room {
+            return;
+        }
+        let Ok(Some(call)) = self.store.get_call(call_id).await else {
+            return;
+        };
+        let prev = held.map_or(CallStatus::Ringing, |h| h.call.status);
+        self.open.loaded(&call);
+        if call.status != prev {
+            self.media.follow(&call, prev);
+        }
+    }
+
+    /// Runs a command as the server (for the cluster wiring).
+    pub async fn system(self: &Arc<Self>, call_id: &str, cmd: Command) -> Result<()> {
+        self.transition(call_id, None, Actor::System, cmd).await.map(drop)
+    }
+}
