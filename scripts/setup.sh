@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond the Rust toolchain:
 #  - the PeerJS server (npm, pinned by loadtest/bench/package-lock.json) for the load-test comparison;
-#  - Debian's chromium and the web demo's test driver (playwright-core), for the browser tests.
+#  - Debian's chromium and the web demo's test driver (playwright-core), for the browser tests;
+#  - Debian's redis-server, for the cluster tests (they also start private Redis servers of their own).
 # Idempotent: does nothing that is already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,10 +16,16 @@ if [ ! -x loadtest/bench/node_modules/.bin/peerjs ]; then
   npm ci --prefix loadtest/bench --no-audit --no-fund --loglevel=error
 fi
 
+if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "setup: installing Debian's redis-server (apt-get)"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+fi
+
 if [ -f web-demo/tests/package.json ]; then
   if [ ! -x /usr/bin/chromium ]; then
     echo "setup: installing Debian's chromium (apt-get)"
-    if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
   fi

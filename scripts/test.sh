@@ -4,6 +4,7 @@
 # and PeerJS), and the browser tests of the web demo.
 #
 # PostgreSQL: TEST_DATABASE_URL (default: the local server, database `test`).
+# Redis: TEST_REDIS_URL (default: the local server on 6379; started here when nothing answers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,16 @@ export TEST_DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:543
 export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
 
 scripts/setup.sh
+
+export TEST_REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379}"
+redis_hostport="${TEST_REDIS_URL#*://}"; redis_hostport="${redis_hostport##*@}"; redis_hostport="${redis_hostport%%/*}"
+redis_host="${redis_hostport%%:*}"; redis_port="${redis_hostport##*:}"
+[ "$redis_port" = "$redis_hostport" ] && redis_port=6379
+if ! (exec 3<>"/dev/tcp/$redis_host/$redis_port") 2>/dev/null; then
+  echo "== starting redis-server on $redis_host:$redis_port (nothing answered)"
+  redis-server --daemonize yes --bind "$redis_host" --port "$redis_port" --save "" --appendonly no >/dev/null
+  for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/$redis_host/$redis_port") 2>/dev/null && break; sleep 0.1; done
+fi
 
 echo "== cargo fmt"
 cargo fmt --all -- --check

@@ -402,6 +402,23 @@ impl Ws {
         }
     }
 
+    /// The next frame of `type` if one comes within `self.wait`, else `None` (the socket stays usable).
+    pub async fn try_next_of(&mut self, ty: &str) -> Option<Value> {
+        if let Some(i) = self.inbox.iter().position(|v| v["type"] == ty) {
+            return self.inbox.remove(i);
+        }
+        loop {
+            let msg = tokio::time::timeout(self.wait, self.ws.next()).await.ok()??;
+            if let Ok(Message::Text(t)) = msg {
+                let v: Value = serde_json::from_str(&t).ok()?;
+                if v["type"] == ty {
+                    return Some(v);
+                }
+                self.inbox.push_back(v);
+            }
+        }
+    }
+
     /// The next frame of `type`.
     pub async fn next_of(&mut self, ty: &str) -> Value {
         let ty_owned = ty.to_owned();

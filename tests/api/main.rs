@@ -7,6 +7,7 @@ mod binary;
 mod calls;
 mod cluster;
 mod cluster_media;
+mod cluster_soak;
 mod cluster_support;
 mod directory;
 mod edge;
