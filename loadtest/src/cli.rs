@@ -23,9 +23,10 @@ pub struct Cli {
 
 #[derive(Args, Debug, Clone)]
 pub struct Common {
-    /// Base URL of the server (http://host:port).
-    #[arg(long, global = true, default_value = "http://127.0.0.1:3001")]
-    pub url: String,
+    /// Base URL of the server (http://host:port). Give it once per node to spread the
+    /// clients over several nodes of one cluster (round robin; see each scenario).
+    #[arg(long, global = true, default_value = "http://127.0.0.1:3001", action = clap::ArgAction::Append)]
+    pub url: Vec<String>,
 
     /// JWT secret to mint tokens with (switchboard's SUPABASE_JWT_SECRET; --dev uses the dev secret).
     #[arg(
@@ -160,6 +161,10 @@ pub struct CallsArgs {
     /// Tenants to spread the pairs over.
     #[arg(long, default_value_t = 10)]
     pub tenants: usize,
+    /// With several --url: put each customer on its agent's node (default: on the next node,
+    /// so every call crosses nodes).
+    #[arg(long)]
+    pub same_node: bool,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -16,7 +16,7 @@ use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
-use super::connect_user;
+use super::connect_user_on;
 use crate::auth::Minter;
 use crate::cli::{CallsArgs, Common};
 use crate::net::{Dialer, Ws};
@@ -83,12 +83,24 @@ pub async fn run(common: &Common, args: &CallsArgs) -> anyhow::Result<Report> {
     let mut agents = Vec::with_capacity(n);
     let mut customers = Vec::with_capacity(n);
     let tenant = |i: usize| format!("tenant-{}", i % args.tenants.max(1));
+    // Pair i's agent is on node i; its customer on the next node (or the same with --same-node).
+    let offset = usize::from(!args.same_node && dialer.nodes() > 1);
     for i in 0..n {
-        agents.push(connect_user(&dialer, &minter, &tenant(i), &format!("{run}-ag-{i}"), true).await?);
+        agents.push(connect_user_on(&dialer, i, &minter, &tenant(i), &format!("{run}-ag-{i}"), true).await?);
         pb.inc(1);
     }
     for i in 0..n {
-        customers.push(connect_user(&dialer, &minter, &tenant(i), &format!("{run}-cu-{i}"), false).await?);
+        customers.push(
+            connect_user_on(
+                &dialer,
+                i + offset,
+                &minter,
+                &tenant(i),
+                &format!("{run}-cu-{i}"),
+                false,
+            )
+            .await?,
+        );
         pb.inc(1);
     }
     pb.finish_and_clear();
@@ -139,7 +151,8 @@ pub async fn run(common: &Common, args: &CallsArgs) -> anyhow::Result<Report> {
         "calls",
         common.label.clone(),
         json!({"pairs": n, "rate": args.rate, "duration": args.duration, "answerDelayMs": args.answer_delay_ms,
-               "holdMs": args.hold_ms, "tenants": args.tenants, "url": common.url}),
+               "holdMs": args.hold_ms, "tenants": args.tenants, "url": common.url,
+               "sameNode": args.same_node}),
     );
     report.figure("calls_started", started);
     report.figure("calls_completed", shared.completed.load(Ordering::Relaxed));

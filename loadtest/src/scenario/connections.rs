@@ -9,7 +9,7 @@ use serde_json::json;
 use tokio::sync::{Semaphore, watch};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::{connect_user, metric};
+use super::{connect_user_on, metric};
 use crate::auth::Minter;
 use crate::cli::{Common, ConnectionsArgs};
 use crate::net::Dialer;
@@ -31,6 +31,11 @@ pub async fn run(common: &Common, args: &ConnectionsArgs) -> anyhow::Result<Repo
                "sourceIps": common.source_ips, "url": common.url}),
     );
     let server = dialer.server();
+    let nodes = dialer.servers();
+    let mut node_rss_before = Vec::new();
+    for n in &nodes {
+        node_rss_before.push(metric(*n, "switchboard_process_resident_bytes").await);
+    }
     let rss_before = common.server_pid.and_then(procinfo::rss_bytes);
     let sockets_before = metric(server, "switchboard_sockets").await;
 
@@ -67,7 +72,8 @@ pub async fn run(common: &Common, args: &ConnectionsArgs) -> anyhow::Result<Repo
         let agent = i < agents;
         let pb = pb.clone();
         tasks.push(tokio::spawn(async move {
-            let attempt = connect_user(&dialer, &minter, &tenant, &user, agent);
+            // Connection i goes to node i (modulo the nodes): a known agent on every node.
+            let attempt = connect_user_on(&dialer, i, &minter, &tenant, &user, agent);
             let ws = tokio::time::timeout(CONNECT_TIMEOUT, attempt).await;
             drop(permit);
             pb.inc(1);
@@ -108,6 +114,34 @@ pub async fn run(common: &Common, args: &ConnectionsArgs) -> anyhow::Result<Repo
     tokio::time::sleep(Duration::from_secs(1)).await;
     let held_rss = common.server_pid.and_then(procinfo::rss_bytes);
     let sockets_held = metric(server, "switchboard_sockets").await;
+    if nodes.len() > 1 {
+        for (k, n) in nodes.iter().enumerate() {
+            let socks = metric(*n, "switchboard_sockets").await;
+            let rss = metric(*n, "switchboard_process_resident_bytes").await;
+            if let Some(v) = socks {
+                report.figure(&format!("node{}_sockets", k + 1), v);
+            }
+            if let (Some(r), Some(b), Some(c)) = (rss, node_rss_before[k], socks) {
+                report.figure(&format!("node{}_rss_mib", k + 1), mib(r as u64));
+                if c > 0.0 {
+                    report.figure(&format!("node{}_bytes_per_socket", k + 1), ((r - b) / c).round());
+                }
+            }
+        }
+        // Presence across nodes: an agent held by the last node, as the first node lists it.
+        if let Some(j) = (0..agents).rev().find(|j| j % nodes.len() == nodes.len() - 1) {
+            let tenant = format!("tenant-{}", j % args.tenants.max(1));
+            let token = minter.token(&tenant, &format!("{run}-observer"), true)?;
+            let body = super::http_get_as(nodes[0], "/api/voip/agents/available", Some(&token)).await?;
+            let needle = format!("\"{run}-user-{j}\"");
+            let listed = body.contains(&needle);
+            report.figure("presence_last_node_agent_listed_on_first", u64::from(listed));
+            println!(
+                "presence: agent {run}-user-{j} (node {}) listed on node 1: {listed}",
+                nodes.len()
+            );
+        }
+    }
     tokio::time::sleep(Duration::from_secs(args.hold)).await;
     let still = connected.load(Ordering::Relaxed);
     let rss_end = common.server_pid.and_then(procinfo::rss_bytes);

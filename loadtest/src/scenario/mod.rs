@@ -44,7 +44,7 @@ pub async fn wait_for_type(ws: &mut Ws, ty: &str) -> anyhow::Result<Value> {
     }
 }
 
-/// Opens a signaling socket as `user` of `tenant` (an agent if `agent`) and waits for its `welcome`.
+/// Opens a signaling socket as `user` of `tenant` (an agent if `agent`) on the next node and waits for its `welcome`.
 pub async fn connect_user(
     dialer: &Dialer,
     minter: &Minter,
@@ -54,6 +54,23 @@ pub async fn connect_user(
 ) -> anyhow::Result<Ws> {
     let token = minter.token(tenant, user, agent)?;
     let mut ws = dialer.websocket(&format!("/api/voip/ws?access_token={token}")).await?;
+    wait_for_type(&mut ws, "welcome").await?;
+    Ok(ws)
+}
+
+/// As `connect_user`, on node `node` (modulo the nodes given).
+pub async fn connect_user_on(
+    dialer: &Dialer,
+    node: usize,
+    minter: &Minter,
+    tenant: &str,
+    user: &str,
+    agent: bool,
+) -> anyhow::Result<Ws> {
+    let token = minter.token(tenant, user, agent)?;
+    let mut ws = dialer
+        .websocket_on(node, &format!("/api/voip/ws?access_token={token}"))
+        .await?;
     wait_for_type(&mut ws, "welcome").await?;
     Ok(ws)
 }
@@ -85,8 +102,16 @@ pub async fn establish_call(customer: &mut Ws, agent: &mut Ws, callee_id: &str) 
 
 /// `GET path` over plain HTTP/1.0; the body.
 pub async fn http_get(server: SocketAddr, path: &str) -> anyhow::Result<String> {
+    http_get_as(server, path, None).await
+}
+
+/// `GET path` with a bearer token, if given; the body.
+pub async fn http_get_as(server: SocketAddr, path: &str, token: Option<&str>) -> anyhow::Result<String> {
     let mut s = tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(server)).await??;
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {server}\r\n\r\n").as_bytes())
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {server}\r\n{auth}\r\n").as_bytes())
         .await?;
     let mut buf = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf)).await??;

@@ -23,7 +23,7 @@ use serde_json::value::RawValue;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
-use super::{connect_user, establish_call, wait_for_type};
+use super::{connect_user_on, establish_call, wait_for_type};
 use crate::auth::Minter;
 use crate::cli::{Common, RelayArgs, Target};
 use crate::net::{Dialer, Ws};
@@ -202,8 +202,9 @@ async fn switchboard_pair(
 ) -> anyhow::Result<Pair> {
     let tenant = format!("relay-{}", i % args.tenants.max(1));
     let (ca, ag) = (format!("{run}-rc-{i}"), format!("{run}-ra-{i}"));
-    let mut agent = connect_user(dialer, minter, &tenant, &ag, true).await?;
-    let mut cust = connect_user(dialer, minter, &tenant, &ca, false).await?;
+    // With several nodes, each pair's two peers are on different nodes.
+    let mut agent = connect_user_on(dialer, i, minter, &tenant, &ag, true).await?;
+    let mut cust = connect_user_on(dialer, i + 1, minter, &tenant, &ca, false).await?;
     let id = establish_call(&mut cust, &mut agent, &ag).await?;
     wait_for_type(&mut cust, "call.accepted").await?;
     Ok((cust, agent, Route::Call(id.clone()), Route::Call(id)))
