@@ -100,7 +100,7 @@ async fn peerjs() -> Server {
 async fn tiny(server: Server, command: Command) -> Report {
     let out = tempfile::tempdir().unwrap();
     let common = Common {
-        url: server.url.clone(),
+        url: vec![server.url.clone()],
         secret: SECRET.into(),
         audience: "authenticated".into(),
         source_ips: 2,
@@ -188,6 +188,7 @@ async fn tiny_calls() {
         answer_delay_ms: 20,
         hold_ms: 100,
         tenants: 2,
+        same_node: false,
     };
     let r = tiny(switchboard(MediaMode::P2p).await, Command::Calls(args)).await;
     let started = r.num("calls_started").unwrap();
