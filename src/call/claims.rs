@@ -31,6 +31,10 @@ impl CallService {
                 continue;
             };
             won += 1;
+            // Nodes holding a copy learn the new owner (where the room will be built).
+            if let Some(peers) = &self.peers {
+                peers.call_changed(&call.id);
+            }
             let online = |u: &str| self.presence.is_online(&call.tenant_id, u);
             let (a, b) = (online(&call.caller.user_id), online(&call.callee.user_id));
             self.open.loaded(&call);
@@ -54,18 +58,18 @@ impl CallService {
         self.open.clear();
     }
 
-    /// Another node changed `call_id`: refresh the copy held here (if any) and
-    /// let the media backend follow (the room may live on this node).
+    /// Another node changed `call_id`: the copy held here (if any) is not used
+    /// again before the store is read; if this node holds the call's room, the
+    /// row is read now so the media backend follows (activates, closes).
     pub async fn changed_elsewhere(self: &Arc<Self>, call_id: &str) {
-        let held = self.open.get(call_id);
-        let has_room = self.media.sfu().is_some_and(|s| s.has_room(call_id));
-        if held.is_none() && !has_room {
+        let prev = self.open.mark_stale(call_id);
+        if !self.media.sfu().is_some_and(|s| s.has_room(call_id)) {
             return;
         }
         let Ok(Some(call)) = self.store.get_call(call_id).await else {
             return;
         };
-        let prev = held.map_or(CallStatus::Ringing, |h| h.call.status);
+        let prev = prev.unwrap_or(CallStatus::Ringing);
         self.open.loaded(&call);
         if call.status != prev {
             self.media.follow(&call, prev);

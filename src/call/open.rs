@@ -78,6 +78,9 @@ struct Held {
     open: Arc<OpenCall>,
     /// Its ring or grace timer (a call rings or is in grace, never both).
     timer: Option<AbortHandle>,
+    /// Another node changed the call: the copy is not used until the store is read again
+    /// (the timer stays: it reads the store when it fires).
+    stale: bool,
 }
 
 impl Held {
@@ -85,6 +88,7 @@ impl Held {
         Self {
             open: OpenCall::new(call.clone()),
             timer: None,
+            stale: false,
         }
     }
 }
@@ -105,7 +109,15 @@ pub struct OpenCalls {
 
 impl OpenCalls {
     pub fn get(&self, call_id: &str) -> Option<Arc<OpenCall>> {
-        self.by_id.get(call_id).map(|c| c.open.clone())
+        self.by_id.get(call_id).filter(|c| !c.stale).map(|c| c.open.clone())
+    }
+
+    /// Another node changed the call: the next use reads the store. Returns
+    /// the status of the copy held, if any.
+    pub fn mark_stale(&self, call_id: &str) -> Option<crate::model::CallStatus> {
+        let mut held = self.by_id.get_mut(call_id)?;
+        held.stale = true;
+        Some(held.open.call.status)
     }
 
     /// A call this node just created.
@@ -156,8 +168,10 @@ impl OpenCalls {
         }
         let held = match self.by_id.entry(call.id.clone()) {
             Entry::Occupied(mut e) => {
-                if e.get().open.call.version < call.version {
-                    e.get_mut().open = OpenCall::new(call.clone());
+                let held = e.get_mut();
+                if held.open.call.version < call.version || (held.stale && held.open.call.version <= call.version) {
+                    held.open = OpenCall::new(call.clone());
+                    held.stale = false;
                 }
                 e.get().open.clone()
             }
@@ -180,6 +194,7 @@ impl OpenCalls {
             && held.open.call.version < call.version
         {
             held.open = OpenCall::new(call.clone());
+            held.stale = false;
         }
     }
 
@@ -287,6 +302,28 @@ mod tests {
         let held = open.loaded(&v1).expect("an open call read from the store is cached");
         assert_eq!(held.call.version, v1.version);
         assert!(open.get("c1").is_some());
+    }
+
+    #[tokio::test]
+    async fn a_copy_changed_elsewhere_is_not_used_until_read_again_and_keeps_its_timer() {
+        let open = OpenCalls::default();
+        let v1 = ringing();
+        open.created(&v1);
+        let timer = tokio::spawn(std::future::pending::<()>());
+        open.set_timer("c1", timer.abort_handle());
+        assert_eq!(open.mark_stale("c1"), Some(CallStatus::Ringing));
+        assert!(open.get("c1").is_none(), "a stale copy is not handed out");
+        assert_eq!(open.timers(), 1, "its timer stays");
+        assert_eq!(open.mark_stale("other"), None);
+        // Read again (same version: nothing else changed): fresh.
+        open.loaded(&v1);
+        assert_eq!(open.get("c1").unwrap().call.version, v1.version);
+        // Read again at a newer version: that one.
+        open.mark_stale("c1");
+        let v2 = next(&v1, CallStatus::Active);
+        open.loaded(&v2);
+        assert_eq!(open.get("c1").unwrap().call.status, CallStatus::Active);
+        assert!(!timer.is_finished());
     }
 
     #[tokio::test]

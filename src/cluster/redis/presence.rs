@@ -32,13 +32,15 @@ use crate::wire::views::AgentView;
 pub const SESSION_TTL_MS: i64 = 30_000;
 
 /// The one presence script. KEYS: the user's hash, the member's user set,
-/// the cluster channel, the version counter. ARGV: op, member, arg1, arg2,
+/// the cluster channel, the version counter, the member's `reaped` mark
+/// (a reaped member's writes are refused, except the reaper's `x`). ARGV: op, member, arg1, arg2,
 /// profile ('' keeps it), the set's member string, ttl ms, tenant, user.
 /// Ops: `d` add arg1 to the member's count; `x` drop the member; `s` set
 /// the member's count to arg1; `f` set field arg1 to arg2 (only while the
 /// user is online).
 const STATE_SCRIPT: &str = r#"
 local key, f, op = KEYS[1], 'n:' .. ARGV[2], ARGV[1]
+if op ~= 'x' and redis.call('EXISTS', KEYS[5]) == 1 then return false end
 if op == 'f' then
   if redis.call('EXISTS', key) == 0 then return false end
   redis.call('HSET', key, ARGV[3], ARGV[4])
@@ -156,6 +158,7 @@ impl RedisPresence {
             .key(keys.member_users(member))
             .key(keys.cluster_channel())
             .key(keys.presence_version())
+            .key(keys.reaped(member))
             .arg(op)
             .arg(member)
             .arg(args.0)

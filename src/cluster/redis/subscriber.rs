@@ -192,21 +192,51 @@ async fn connect(
     Ok((sink, stream, wanted))
 }
 
-/// Runs subscribe and unsubscribe requests in order on one connection.
+/// Channels sent in one SUBSCRIBE or UNSUBSCRIBE.
+pub const SUBSCRIBE_BATCH: usize = 512;
+
+/// Runs subscribe and unsubscribe requests in order on one connection:
+/// requests waiting together go as one command per run of the same kind
+/// (a burst of sockets opening costs one round trip, not one each).
 async fn drive(mut sink: redis::aio::PubSubSink, rx: flume::Receiver<SubCmd>) {
-    while let Ok(cmd) = rx.recv_async().await {
-        match cmd {
-            SubCmd::Sub(ch, ack) => {
-                let ok = tokio::time::timeout(SUBSCRIBE_TIMEOUT, sink.subscribe(&ch))
-                    .await
-                    .is_ok_and(|r| r.is_ok());
-                if let Some(ack) = ack {
-                    let _ = ack.send(ok);
-                }
-            }
-            SubCmd::Unsub(ch) => {
-                let _ = tokio::time::timeout(SUBSCRIBE_TIMEOUT, sink.unsubscribe(&ch)).await;
+    let mut batch: Vec<SubCmd> = Vec::with_capacity(SUBSCRIBE_BATCH);
+    while let Ok(first) = rx.recv_async().await {
+        batch.push(first);
+        while batch.len() < SUBSCRIBE_BATCH {
+            match rx.try_recv() {
+                Ok(c) => batch.push(c),
+                Err(_) => break,
             }
         }
+        let mut i = 0;
+        while i < batch.len() {
+            let sub = matches!(batch[i], SubCmd::Sub(..));
+            let j = batch[i..]
+                .iter()
+                .position(|c| matches!(c, SubCmd::Sub(..)) != sub)
+                .map_or(batch.len(), |k| i + k);
+            let channels: Vec<&str> = batch[i..j]
+                .iter()
+                .map(|c| match c {
+                    SubCmd::Sub(ch, _) | SubCmd::Unsub(ch) => ch.as_str(),
+                })
+                .collect();
+            if sub {
+                let ok = tokio::time::timeout(SUBSCRIBE_TIMEOUT, sink.subscribe(&channels))
+                    .await
+                    .is_ok_and(|r| r.is_ok());
+                for c in batch[i..j].iter_mut() {
+                    if let SubCmd::Sub(_, ack) = c
+                        && let Some(ack) = ack.take()
+                    {
+                        let _ = ack.send(ok);
+                    }
+                }
+            } else {
+                let _ = tokio::time::timeout(SUBSCRIBE_TIMEOUT, sink.unsubscribe(&channels)).await;
+            }
+            i = j;
+        }
+        batch.clear();
     }
 }
