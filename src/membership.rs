@@ -63,9 +63,9 @@ async fn handle(state: &AppState, node: &Arc<RedisNode>, e: ClusterEvent) {
                 state.registry.broadcast(&tenant, &frame);
             }
         }
-        ClusterEvent::CallChanged(call_id) => {
+        ClusterEvent::CallChanged { call_id, ended } => {
             let calls = state.calls.clone();
-            tokio::spawn(async move { calls.changed_elsewhere(&call_id).await });
+            tokio::spawn(async move { calls.changed_elsewhere(&call_id, ended).await });
         }
     }
 }

@@ -85,10 +85,10 @@ case "$MODE" in
     gpids=()
     for g in $(seq 1 "$SCALE_GENS"); do
       # Each generator holds its sockets on every node (connection i on node i mod N).
-      echo "target/release/loadtest $urls --source-ips 8 --run-id gen$g --label scale-gen$g connections --count $per --ramp $SCALE_RAMP --hold 20" | tee -a "$OUT/commands.txt"
+      echo "target/release/loadtest $urls --source-ips 8 --run-id gen$g --label scale-gen$g connections --count $per --ramp $SCALE_RAMP --hold 20 --tenants 1000" | tee -a "$OUT/commands.txt"
       # shellcheck disable=SC2086
       target/release/loadtest --quiet --secret "$SECRET" --out-dir "$OUT" $urls --source-ips 8 --run-id "gen$g" --label "scale-gen$g" \
-        connections --count "$per" --ramp "$SCALE_RAMP" --hold 20 >"$OUT/gen$g.txt" 2>&1 &
+        connections --count "$per" --ramp "$SCALE_RAMP" --hold 20 --tenants 1000 >"$OUT/gen$g.txt" 2>&1 &
       gpids+=($!)
     done
     # While every generator holds: the sockets per node and each node's memory.

@@ -33,7 +33,7 @@ impl CallService {
             won += 1;
             // Nodes holding a copy learn the new owner (where the room will be built).
             if let Some(peers) = &self.peers {
-                peers.call_changed(&call.id);
+                peers.call_changed(&call.id, false);
             }
             let online = |u: &str| self.presence.is_online(&call.tenant_id, u);
             let (a, b) = (online(&call.caller.user_id), online(&call.callee.user_id));
@@ -58,11 +58,15 @@ impl CallService {
         self.open.clear();
     }
 
-    /// Another node changed `call_id`: the copy held here (if any) is not used
-    /// again before the store is read; if this node holds the call's room, the
-    /// row is read now so the media backend follows (activates, closes).
-    pub async fn changed_elsewhere(self: &Arc<Self>, call_id: &str) {
+    /// Another node changed `call_id`: the copy held here (if any) is dropped
+    /// if the call ended, else not used again before the store is read; if
+    /// this node holds the call's room, the row is read now so the media
+    /// backend follows (activates, closes).
+    pub async fn changed_elsewhere(self: &Arc<Self>, call_id: &str, ended: bool) {
         let prev = self.open.mark_stale(call_id);
+        if ended {
+            self.open.forget(call_id);
+        }
         if !self.media.sfu().is_some_and(|s| s.has_room(call_id)) {
             return;
         }

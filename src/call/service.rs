@@ -402,7 +402,7 @@ impl CallService {
             };
             if self.store.update_call(&t.call).await? {
                 if let Some(peers) = &self.peers {
-                    peers.call_changed(call_id);
+                    peers.call_changed(call_id, t.call.status.is_final());
                 }
                 self.perform(&t, call.status);
                 return Ok(t);

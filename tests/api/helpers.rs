@@ -333,6 +333,11 @@ impl TestApp {
 
 /// Opens a socket at `addr` with a raw token and reads its `welcome`; `Err(status)` if refused.
 pub async fn connect_at(addr: &str, token: &str) -> Result<Ws, u16> {
+    connect_waiting(addr, token, WAIT).await
+}
+
+/// As `connect_at`, each read waiting up to `wait` (load tests on a shared machine).
+pub async fn connect_waiting(addr: &str, token: &str, wait: Duration) -> Result<Ws, u16> {
     let url = format!("ws://{addr}/api/voip/ws?access_token={token}");
     match tokio_tungstenite::connect_async(url).await {
         Ok((ws, _)) => {
@@ -341,7 +346,7 @@ pub async fn connect_at(addr: &str, token: &str) -> Result<Ws, u16> {
                 inbox: VecDeque::new(),
                 welcome: Value::Null,
                 next_ref: 0,
-                wait: WAIT,
+                wait,
             };
             let welcome = ws.next_of("welcome").await;
             ws.welcome = welcome;

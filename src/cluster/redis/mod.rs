@@ -43,8 +43,8 @@ pub enum ClusterEvent {
     Evicted { old: Arc<str>, new: Arc<str> },
     /// Redis came back and presence was written back and reloaded: push the tenants' agents again.
     Resynced,
-    /// Another node changed this call: refresh any copy held here.
-    CallChanged(String),
+    /// Another node changed this call (`ended`: to a final status): refresh or drop any copy held here.
+    CallChanged { call_id: String, ended: bool },
 }
 
 /// A node in cluster mode.
@@ -181,7 +181,10 @@ impl RedisNode {
                 if let Some(call) = h.call
                     && h.o.as_deref() != Some(&*me)
                 {
-                    self.emit(ClusterEvent::CallChanged(call));
+                    self.emit(ClusterEvent::CallChanged {
+                        call_id: call,
+                        ended: h.fin,
+                    });
                 }
             }
             _ => {}
@@ -189,11 +192,12 @@ impl RedisNode {
     }
 
     /// Tells the other nodes that this node changed a call.
-    pub fn publish_call_changed(&self, call_id: &str) {
+    pub fn publish_call_changed(&self, call_id: &str, ended: bool) {
         let header = wire::Header {
             k: "c".into(),
             o: Some(self.link.member().to_string()),
             call: Some(call_id.to_owned()),
+            fin: ended,
             ..wire::Header::default()
         };
         self.link

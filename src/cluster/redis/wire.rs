@@ -120,6 +120,9 @@ pub struct Header {
     /// `c`: the call another node changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call: Option<String>,
+    /// `c`: the change ended the call.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fin: bool,
     /// `dead`: the member that died.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub m: Option<String>,
