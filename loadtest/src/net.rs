@@ -67,10 +67,14 @@ impl Dialer {
         self.servers.len()
     }
 
+    /// The next node, round robin.
+    pub fn next_node(&self) -> usize {
+        self.next_server.fetch_add(1, Ordering::Relaxed)
+    }
+
     /// Opens a WebSocket to `path_and_query` on the next node (round robin).
     pub async fn websocket(&self, path_and_query: &str) -> anyhow::Result<Ws> {
-        let k = self.next_server.fetch_add(1, Ordering::Relaxed);
-        self.websocket_on(k, path_and_query).await
+        self.websocket_on(self.next_node(), path_and_query).await
     }
 
     /// Opens a WebSocket to `path_and_query` on node `k` (modulo the nodes), from the next source address.

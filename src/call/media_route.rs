@@ -41,6 +41,28 @@ struct MediaRequest<'a> {
     candidate: Option<&'a RawValue>,
 }
 
+impl<'a> MediaRequest<'a> {
+    /// `op` by `who` on `session` for `call`, with its SDP or its candidate.
+    fn new(
+        op: &'static str,
+        who: &'a Identity,
+        session: SessionId,
+        call: &'a str,
+        sdp: Option<&'a str>,
+        candidate: Option<&'a RawValue>,
+    ) -> Self {
+        Self {
+            op: op.into(),
+            call: call.into(),
+            tenant: (&*who.tenant_id).into(),
+            user: (&*who.user_id).into(),
+            session,
+            sdp: sdp.map(Into::into),
+            candidate,
+        }
+    }
+}
+
 /// The answer to `offer`.
 #[derive(Serialize, Deserialize)]
 struct MediaReply {
@@ -88,15 +110,7 @@ impl CallService {
     /// `rtc.offer`: returns the SFU's answer, from whichever node holds the room.
     pub async fn media_offer(&self, who: &Identity, session: SessionId, call_id: &str, sdp: &str) -> Result<String> {
         if let Some((peers, node)) = self.media_node(who, call_id).await? {
-            let req = MediaRequest {
-                op: "offer".into(),
-                call: call_id.into(),
-                tenant: (&*who.tenant_id).into(),
-                user: (&*who.user_id).into(),
-                session,
-                sdp: Some(sdp.into()),
-                candidate: None,
-            };
+            let req = MediaRequest::new("offer", who, session, call_id, Some(sdp), None);
             if let Some(reply) = self.ask_media_node(peers, node, &req).await? {
                 let r: MediaReply = serde_json::from_str(&reply).map_err(|e| Error::Internal(e.into()))?;
                 return Ok(r.sdp);
@@ -108,15 +122,7 @@ impl CallService {
     /// `rtc.answer` to a server offer, on the room's node.
     pub async fn media_answer(&self, who: &Identity, session: SessionId, call_id: &str, sdp: &str) -> Result<()> {
         if let Some((peers, node)) = self.media_node(who, call_id).await? {
-            let req = MediaRequest {
-                op: "answer".into(),
-                call: call_id.into(),
-                tenant: (&*who.tenant_id).into(),
-                user: (&*who.user_id).into(),
-                session,
-                sdp: Some(sdp.into()),
-                candidate: None,
-            };
+            let req = MediaRequest::new("answer", who, session, call_id, Some(sdp), None);
             if self.ask_media_node(peers, node, &req).await?.is_some() {
                 return Ok(());
             }
@@ -133,15 +139,7 @@ impl CallService {
         candidate: &RawValue,
     ) -> Result<()> {
         if let Some((peers, node)) = self.media_node(who, call_id).await? {
-            let req = MediaRequest {
-                op: "candidate".into(),
-                call: call_id.into(),
-                tenant: (&*who.tenant_id).into(),
-                user: (&*who.user_id).into(),
-                session,
-                sdp: None,
-                candidate: Some(candidate),
-            };
+            let req = MediaRequest::new("candidate", who, session, call_id, None, Some(candidate));
             if self.ask_media_node(peers, node, &req).await?.is_some() {
                 return Ok(());
             }

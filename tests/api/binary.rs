@@ -69,13 +69,8 @@ async fn started(mut c: Command) -> Running {
         loop {
             let line = lines.recv().await.expect("the server exited before listening");
             first.push(line.clone());
-            if let Some(i) = line.find("listening on http://") {
-                let rest = &line[i + "listening on http://".len()..];
-                return rest
-                    .split(|c: char| c == '"' || c.is_whitespace())
-                    .next()
-                    .unwrap()
-                    .to_owned();
+            if let Some(addr) = crate::helpers::listening_addr(&line) {
+                return addr;
             }
         }
     })

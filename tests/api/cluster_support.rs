@@ -105,13 +105,8 @@ impl ProcNode {
         let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
         let addr = tokio::time::timeout(Duration::from_secs(30), async {
             while let Ok(Some(line)) = out.next_line().await {
-                if let Some(i) = line.find("listening on http://") {
-                    let rest = &line[i + "listening on http://".len()..];
-                    return rest
-                        .split(|c: char| c == '"' || c.is_whitespace())
-                        .next()
-                        .unwrap()
-                        .to_owned();
+                if let Some(addr) = crate::helpers::listening_addr(&line) {
+                    return addr;
                 }
             }
             panic!("node {node} exited before listening");

@@ -50,6 +50,15 @@ pub fn pg_url() -> String {
     std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
+/// The address in a server's "listening on http://…" log line, if it is that line.
+pub fn listening_addr(line: &str) -> Option<String> {
+    let i = line.find("listening on http://")?;
+    let rest = &line[i + "listening on http://".len()..];
+    rest.split(|c: char| c == '"' || c.is_whitespace())
+        .next()
+        .map(str::to_owned)
+}
+
 pub fn now_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -71,6 +71,12 @@ if (page) {
     else agents.delete(a.supabaseUserId);
     render();
   });
+  // Several servers: after this one lost and regained the others, the whole list (changes may have been missed).
+  sig.on("presence.sync", (m) => {
+    agents.clear();
+    for (const a of m.agents) agents.set(a.supabaseUserId, a);
+    render();
+  });
   onChange(render);
   render();
   sig.connect();

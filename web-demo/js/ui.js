@@ -62,6 +62,7 @@ const WORDS = {
   media_unavailable: "This server cannot do that with the call's audio and video.",
   // the server
   unavailable: "The server is busy; try again in a moment.",
+  cluster_unavailable: "That person is connected to another server, which cannot be reached right now; try again in a moment.",
   internal_error: "The server had a problem; try again.",
 };
 

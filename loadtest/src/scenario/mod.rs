@@ -52,10 +52,8 @@ pub async fn connect_user(
     user: &str,
     agent: bool,
 ) -> anyhow::Result<Ws> {
-    let token = minter.token(tenant, user, agent)?;
-    let mut ws = dialer.websocket(&format!("/api/voip/ws?access_token={token}")).await?;
-    wait_for_type(&mut ws, "welcome").await?;
-    Ok(ws)
+    let node = dialer.next_node();
+    connect_user_on(dialer, node, minter, tenant, user, agent).await
 }
 
 /// As `connect_user`, on node `node` (modulo the nodes given).

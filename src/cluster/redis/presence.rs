@@ -365,15 +365,7 @@ impl RedisPresence {
 
 /// The status a published state gives.
 fn status_of_state(s: &UserState) -> PresenceStatus {
-    if !s.online() {
-        PresenceStatus::Offline
-    } else if s.in_call {
-        PresenceStatus::Busy
-    } else if s.away {
-        PresenceStatus::Away
-    } else {
-        PresenceStatus::Available
-    }
+    super::replica::status_from(s.online(), s.in_call, s.away)
 }
 
 /// `len:tenant:user` back into its parts.

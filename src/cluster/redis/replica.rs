@@ -36,17 +36,22 @@ pub struct Entry {
     pub offline_since: Option<i64>,
 }
 
+/// The status of a user online (or not), in a call (or not), away (or not).
+pub fn status_from(online: bool, in_call: bool, away: bool) -> PresenceStatus {
+    if !online {
+        PresenceStatus::Offline
+    } else if in_call {
+        PresenceStatus::Busy
+    } else if away {
+        PresenceStatus::Away
+    } else {
+        PresenceStatus::Available
+    }
+}
+
 impl Entry {
     pub fn status(&self) -> PresenceStatus {
-        if self.members.is_empty() {
-            PresenceStatus::Offline
-        } else if self.in_call {
-            PresenceStatus::Busy
-        } else if self.away {
-            PresenceStatus::Away
-        } else {
-            PresenceStatus::Available
-        }
+        status_from(!self.members.is_empty(), self.in_call, self.away)
     }
 
     /// Sessions of the user on `member`.
