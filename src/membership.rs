@@ -63,10 +63,7 @@ async fn handle(state: &AppState, node: &Arc<RedisNode>, e: ClusterEvent) {
                 state.registry.broadcast(&tenant, &frame);
             }
         }
-        ClusterEvent::CallChanged { call_id, ended } => {
-            let calls = state.calls.clone();
-            tokio::spawn(async move { calls.changed_elsewhere(&call_id, ended).await });
-        }
+        ClusterEvent::CallChanged { call_id, ended } => state.calls.changed_elsewhere(call_id, ended),
     }
 }
 

@@ -41,6 +41,8 @@ pub struct Metrics {
     pub frames_in: Counter<u64, AtomicU64>,
     /// `rtc.signal` frames relayed.
     pub relayed: Counter<u64, AtomicU64>,
+    /// Cluster mode: frames and presence writes for other nodes dropped (queue full, Redis refused; set at scrape time).
+    pub cluster_dropped: Gauge<i64, std::sync::atomic::AtomicI64>,
     /// Call writes refused by the row's version (another device or node wrote first; the write re-reads).
     pub stale_writes: Counter<u64, AtomicU64>,
     /// Sockets dropped as slow consumers (queue, unread bytes or lag over the limit).
@@ -76,6 +78,7 @@ impl Metrics {
         let relayed = Counter::default();
         let slow_consumers = Counter::default();
         let stale_writes = Counter::default();
+        let cluster_dropped = Gauge::default();
         let connections_refused = Counter::default();
         let connections_timed_out = Counter::default();
         let resident_bytes = Gauge::default();
@@ -92,6 +95,11 @@ impl Metrics {
         registry.register("errors", "Errors returned to clients, by code", errors.clone());
         registry.register("frames_in", "Socket frames received", frames_in.clone());
         registry.register("relayed", "rtc.signal frames relayed", relayed.clone());
+        registry.register(
+            "cluster_dropped",
+            "Cluster mode: messages for other nodes dropped (queue full or Redis refused)",
+            cluster_dropped.clone(),
+        );
         registry.register(
             "stale_writes",
             "Call writes refused by the row's version (the fence); each re-read and retried",
@@ -138,6 +146,7 @@ impl Metrics {
             relayed,
             slow_consumers,
             stale_writes,
+            cluster_dropped,
             connections_refused,
             connections_timed_out,
             resident_bytes,

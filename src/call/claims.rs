@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use super::machine::{Actor, Command};
+use super::machine::Actor;
 use super::rules::{self, AfterRestart};
 use super::service::CallService;
 use crate::error::Result;
@@ -59,29 +59,27 @@ impl CallService {
     }
 
     /// Another node changed `call_id`: the copy held here (if any) is dropped
-    /// if the call ended, else not used again before the store is read; if
-    /// this node holds the call's room, the row is read now so the media
-    /// backend follows (activates, closes).
-    pub async fn changed_elsewhere(self: &Arc<Self>, call_id: &str, ended: bool) {
-        let prev = self.open.mark_stale(call_id);
+    /// if the call ended, else not used again before the store is read. Only
+    /// if this node holds the call's room is the row read (in a task of its
+    /// own) so the media backend follows (activates, closes).
+    pub fn changed_elsewhere(self: &Arc<Self>, call_id: String, ended: bool) {
+        let prev = self.open.mark_stale(&call_id);
         if ended {
-            self.open.forget(call_id);
+            self.open.forget(&call_id);
         }
-        if !self.media.sfu().is_some_and(|s| s.has_room(call_id)) {
+        if !self.media.sfu().is_some_and(|s| s.has_room(&call_id)) {
             return;
         }
-        let Ok(Some(call)) = self.store.get_call(call_id).await else {
-            return;
-        };
-        let prev = prev.unwrap_or(CallStatus::Ringing);
-        self.open.loaded(&call);
-        if call.status != prev {
-            self.media.follow(&call, prev);
-        }
-    }
-
-    /// Runs a command as the server (for the cluster wiring).
-    pub async fn system(self: &Arc<Self>, call_id: &str, cmd: Command) -> Result<()> {
-        self.transition(call_id, None, Actor::System, cmd).await.map(drop)
+        let me = self.clone();
+        tokio::spawn(async move {
+            let Ok(Some(call)) = me.store.get_call(&call_id).await else {
+                return;
+            };
+            let prev = prev.unwrap_or(CallStatus::Ringing);
+            me.open.loaded(&call);
+            if call.status != prev {
+                me.media.follow(&call, prev);
+            }
+        });
     }
 }

@@ -85,6 +85,9 @@ async fn readyz(State(state): State<AppState>) -> Response {
     responses((status = 200, description = "The metrics", content_type = "application/openmetrics-text", body = String)))]
 async fn metrics(State(state): State<AppState>) -> Response {
     state.metrics.sockets.set(state.registry.session_count() as i64);
+    if let Some(node) = &state.cluster {
+        state.metrics.cluster_dropped.set(node.dropped() as i64);
+    }
     if let Some(sfu) = &state.media {
         state.metrics.media_rooms.set(sfu.rooms() as i64);
         state.metrics.media_connections.set(sfu.connections() as i64);

@@ -8,7 +8,7 @@ use switchboard::media::MediaMode;
 
 use crate::cluster_support::*;
 use crate::helpers::*;
-use crate::media::{CALLEE_TAG, CALLER_TAG, until};
+use crate::media::{CALLEE_TAG, CALLER_TAG, assert_candidates_name_port, until};
 use switchboard_loadtest::rtc_client::RtcClient;
 
 async fn join_at(app: &TestApp, addr: &str, who: &Person, call_id: &str, ssrc: u32, expect: u8) -> RtcClient {
@@ -55,23 +55,12 @@ async fn opus_flows_between_participants_on_different_nodes() {
     })
     .await;
     // B's participant was told A's port.
-    let port = sfu_a.udp_addr().port().to_string();
     let frames = callee.frames().expect("frames kept");
     assert!(
         frames.iter().any(|f| f["type"] == "rtc.answer"),
         "the answer came back through B"
     );
-    let cand = frames
-        .iter()
-        .find(|f| f["type"] == "rtc.candidate")
-        .expect("server candidates reach B's socket");
-    assert!(
-        cand["candidate"]["candidate"]
-            .as_str()
-            .unwrap()
-            .contains(&format!(" {port} typ host")),
-        "{cand}"
-    );
+    assert_candidates_name_port(&frames, sfu_a.udp_addr().port());
     println!(
         "media across nodes: callee got {} and caller {} of 150 packets",
         callee.inbound.tagged.load(SeqCst),

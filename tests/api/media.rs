@@ -82,6 +82,21 @@ pub async fn until(what: &str, secs: u64, mut check: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
+/// The server's first `rtc.candidate` among `frames` names `port` (the SFU's one UDP port).
+pub fn assert_candidates_name_port(frames: &[serde_json::Value], port: u16) {
+    let cand = frames
+        .iter()
+        .find(|f| f["type"] == "rtc.candidate")
+        .expect("server candidates reach the client");
+    assert!(
+        cand["candidate"]["candidate"]
+            .as_str()
+            .unwrap()
+            .contains(&format!(" {port} typ host")),
+        "{cand}"
+    );
+}
+
 pub fn sfu(app: &TestApp) -> &switchboard::media::sfu::Sfu {
     app.state.media.as_deref().expect("embedded mode runs the SFU")
 }
@@ -125,18 +140,7 @@ async fn opus_flows_both_ways_through_the_sfu(b: Backend) {
     // The answer to the first offer carries no candidates: they come as rtc.candidate (docs/protocol.md § 5).
     let answer = frames.iter().find(|f| f["type"] == "rtc.answer").unwrap();
     assert!(!answer["sdp"].as_str().unwrap().contains("a=candidate"), "{answer}");
-    let port = sfu(&app).udp_addr().port().to_string();
-    let cand = frames
-        .iter()
-        .find(|f| f["type"] == "rtc.candidate")
-        .expect("server candidates");
-    assert!(
-        cand["candidate"]["candidate"]
-            .as_str()
-            .unwrap()
-            .contains(&format!(" {port} typ host")),
-        "{cand}"
-    );
+    assert_candidates_name_port(&frames, sfu(&app).udp_addr().port());
 
     // Hanging up releases everything of the call's media.
     cw.request(json!({"type": "call.end", "callId": id})).await;

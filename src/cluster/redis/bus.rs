@@ -37,7 +37,7 @@ impl Bus for RedisBus {
                 self.link.keys.user_channel(&e.tenant_id, user_id),
                 Header {
                     k: "u".into(),
-                    u: Some(user_id.to_string()),
+                    u: Some((&**user_id).into()),
                     x: *except,
                     ..Header::default()
                 },
@@ -57,7 +57,7 @@ impl Bus for RedisBus {
                     self.link.keys.user_channel(&e.tenant_id, user_id),
                     Header {
                         k: "u".into(),
-                        u: Some(user_id.to_string()),
+                        u: Some((&**user_id).into()),
                         s: Some(*session),
                         only: true,
                         ..Header::default()
@@ -74,8 +74,8 @@ impl Bus for RedisBus {
             ),
         };
         let header = Header {
-            o: Some(me.to_string()),
-            t: Some(e.tenant_id.to_string()),
+            o: Some((&*me).into()),
+            t: Some((&*e.tenant_id).into()),
             ..header
         };
         self.link.publish(channel, wire::encode(&header, &lines(&e.frame)));
@@ -92,7 +92,7 @@ pub fn deliver(sockets: &dyn LocalDelivery, header: &Header, rest: &str) -> usiz
         1 => Outbound::One(frames.into_iter().next().unwrap_or_default()),
         _ => Outbound::Batch(frames.into()),
     };
-    match (header.k.as_str(), header.u.as_deref()) {
+    match (&*header.k, header.u.as_deref()) {
         ("t", _) => sockets.broadcast(tenant, &frame),
         ("u", Some(user)) => match header.s {
             Some(session) => sockets.deliver_session(tenant, user, session, &frame),

@@ -78,7 +78,7 @@ async fn beat_once(node: &RedisNode, beat: &redis::Script) -> redis::RedisResult
     let msg = wire::encode(
         &Header {
             k: "hb".into(),
-            o: Some(me.to_string()),
+            o: Some((&*me).into()),
             ..Header::default()
         },
         &[],
@@ -149,8 +149,8 @@ async fn reap_dead(node: &RedisNode, claim: &redis::Script) -> redis::RedisResul
             wire::encode(
                 &Header {
                     k: "dead".into(),
-                    o: Some(me.to_string()),
-                    m: Some(m.clone()),
+                    o: Some((&*me).into()),
+                    m: Some(m.as_str().into()),
                     ..Header::default()
                 },
                 &[],

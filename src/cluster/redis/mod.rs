@@ -158,7 +158,7 @@ impl RedisNode {
             return;
         };
         let me = self.link.member();
-        match h.k.as_str() {
+        match &*h.k {
             "hb" if h.o.as_deref() == Some(&*me) => {
                 self.link.health.last_echo_ms.store(now_ms(), Ordering::Relaxed);
             }
@@ -182,7 +182,7 @@ impl RedisNode {
                     && h.o.as_deref() != Some(&*me)
                 {
                     self.emit(ClusterEvent::CallChanged {
-                        call_id: call,
+                        call_id: call.into_owned(),
                         ended: h.fin,
                     });
                 }
@@ -193,10 +193,11 @@ impl RedisNode {
 
     /// Tells the other nodes that this node changed a call.
     pub fn publish_call_changed(&self, call_id: &str, ended: bool) {
+        let me = self.link.member();
         let header = wire::Header {
             k: "c".into(),
-            o: Some(self.link.member().to_string()),
-            call: Some(call_id.to_owned()),
+            o: Some((&*me).into()),
+            call: Some(call_id.into()),
             fin: ended,
             ..wire::Header::default()
         };

@@ -347,19 +347,9 @@ impl RedisPresence {
         self.replica.prune(now_ms());
     }
 
-    /// Tenants with users online somewhere.
-    pub fn tenants(&self) -> Vec<Arc<str>> {
-        self.replica.tenants()
-    }
-
     /// Whether this node holds a session of the user.
     pub fn is_local(&self, tenant: &str, user: &str) -> bool {
         self.mine.contains_key(&wire::user_member(tenant, user))
-    }
-
-    /// How many users this node holds sessions of.
-    pub fn local_users(&self) -> usize {
-        self.mine.len()
     }
 }
 

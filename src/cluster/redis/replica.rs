@@ -243,11 +243,6 @@ impl Replica {
         v
     }
 
-    /// Tenants held (for a resync).
-    pub fn tenants(&self) -> Vec<Arc<str>> {
-        self.tenants.iter().map(|t| t.key().clone()).collect()
-    }
-
     /// Forgets users offline for longer than `OFFLINE_KEPT_MS`.
     pub fn prune(&self, now: i64) {
         for t in self.tenants.iter() {
@@ -261,7 +256,7 @@ impl Replica {
     /// `users` are `(tenant, user, state)` of every presence hash, all at `version`.
     /// Returns the users whose status changed.
     pub fn reload(&self, users: Vec<(String, String, UserState)>, version: i64, now: i64) -> Vec<(Arc<str>, Applied)> {
-        let mut seen: HashMap<Arc<str>, Vec<String>> = HashMap::new();
+        let mut seen: HashMap<Arc<str>, std::collections::HashSet<String>> = HashMap::new();
         let mut changed = Vec::new();
         for (tenant, user, state) in users {
             let t = self.tenant_or_new(&tenant);
@@ -274,14 +269,14 @@ impl Replica {
             {
                 changed.push((Arc::from(tenant.as_str()), a));
             }
-            seen.entry(tenant.as_str().into()).or_default().push(user);
+            seen.entry(tenant.as_str().into()).or_default().insert(user);
         }
         for t in self.tenants.iter() {
             let tenant = t.key().clone();
             let keep = seen.get(&tenant);
             let mut users = t.value().write();
             for (id, e) in users.iter_mut() {
-                if keep.is_some_and(|k| k.iter().any(|u| **u == **id)) || e.members.is_empty() {
+                if keep.is_some_and(|k| k.contains(&**id)) || e.members.is_empty() {
                     continue;
                 }
                 let before = e.status();

@@ -53,8 +53,8 @@ fn unavailable(why: &'static str) -> Error {
 
 impl Rpc {
     /// Handles messages of kinds `rq` and `rs`.
-    pub fn message(&self, node: &RedisNode, h: &Header, rest: &str) {
-        match h.k.as_str() {
+    pub fn message(&self, node: &RedisNode, h: &Header<'_>, rest: &str) {
+        match &*h.k {
             "rs" => {
                 let Some(id) = h.id else { return };
                 let Some((_, tx)) = self.pending.remove(&id) else {
@@ -69,7 +69,9 @@ impl Rpc {
                 let _ = tx.send(reply);
             }
             "rq" => {
-                let (Some(id), Some(from), Some(handler)) = (h.id, h.o.clone(), self.handler.get().cloned()) else {
+                let (Some(id), Some(from), Some(handler)) =
+                    (h.id, h.o.as_deref().map(str::to_owned), self.handler.get().cloned())
+                else {
                     return;
                 };
                 let link = node.link.clone();
@@ -91,7 +93,7 @@ impl Rpc {
                     };
                     let header = Header {
                         k: "rs".into(),
-                        o: Some(me.to_string()),
+                        o: Some((&*me).into()),
                         id: Some(id),
                         ok: Some(ok),
                         ..Header::default()
@@ -119,9 +121,10 @@ impl RedisNode {
         let id = self.rpc.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.rpc.pending.insert(id, tx);
+        let me = self.member();
         let header = Header {
             k: "rq".into(),
-            o: Some(self.member().to_string()),
+            o: Some((&*me).into()),
             id: Some(id),
             ..Header::default()
         };

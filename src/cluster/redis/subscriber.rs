@@ -55,14 +55,6 @@ impl Subscriptions {
         matches!(tokio::time::timeout(SUBSCRIBE_TIMEOUT, rx).await, Ok(Ok(true)))
     }
 
-    /// Subscribes without waiting.
-    pub fn subscribe_later(&self, channel: String) {
-        self.wanted.lock().insert(channel.clone());
-        if self.up() {
-            let _ = self.tx.send(SubCmd::Sub(channel, None));
-        }
-    }
-
     pub fn unsubscribe(&self, channel: String) {
         self.wanted.lock().remove(&channel);
         if self.up() {
@@ -72,11 +64,6 @@ impl Subscriptions {
 
     fn up(&self) -> bool {
         self.link.health.subscribed.load(Ordering::Relaxed)
-    }
-
-    /// How many channels are wanted.
-    pub fn len(&self) -> usize {
-        self.wanted.lock().len()
     }
 }
 

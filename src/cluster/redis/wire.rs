@@ -6,6 +6,8 @@
 //! re-encoded. Frames are compact JSON, which never holds a raw newline.
 //! Parsing never panics: a message that does not parse is dropped.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 /// Names of every key and channel, all under one prefix.
@@ -94,16 +96,17 @@ pub fn parse_user_member(s: &str) -> Option<(&str, &str)> {
 
 /// The header line of every message.
 #[derive(Serialize, Deserialize, Debug, Default, PartialEq, Eq)]
-pub struct Header {
+pub struct Header<'a> {
     /// The kind: `hb`, `t`, `u`, `p`, `c`, `dead`, `rq`, `rs`.
-    pub k: String,
+    #[serde(borrow)]
+    pub k: Cow<'a, str>,
     /// The member that published it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub o: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub t: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub u: Option<String>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub o: Option<Cow<'a, str>>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub t: Option<Cow<'a, str>>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub u: Option<Cow<'a, str>>,
     /// `u`: every session of the user but this one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub x: Option<u64>,
@@ -118,14 +121,14 @@ pub struct Header {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub v: Option<i64>,
     /// `c`: the call another node changed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub call: Option<String>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<Cow<'a, str>>,
     /// `c`: the change ended the call.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fin: bool,
     /// `dead`: the member that died.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub m: Option<String>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub m: Option<Cow<'a, str>>,
     /// `p`: the presence hash, as `HGETALL` returns it (absent: the user is offline everywhere).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub h: Option<Vec<String>>,
@@ -135,7 +138,7 @@ pub struct Header {
 }
 
 /// A message: its header, then the lines after it.
-pub fn encode(header: &Header, lines: &[&str]) -> String {
+pub fn encode(header: &Header<'_>, lines: &[&str]) -> String {
     let mut out = serde_json::to_string(header).unwrap_or_default();
     for l in lines {
         out.push('\n');
@@ -145,7 +148,7 @@ pub fn encode(header: &Header, lines: &[&str]) -> String {
 }
 
 /// The header and whatever follows its line (`""` if nothing).
-pub fn decode(msg: &str) -> Option<(Header, &str)> {
+pub fn decode(msg: &str) -> Option<(Header<'_>, &str)> {
     let (head, rest) = msg.split_once('\n').unwrap_or((msg, ""));
     let header: Header = serde_json::from_str(head).ok()?;
     Some((header, rest))
