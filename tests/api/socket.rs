@@ -107,8 +107,9 @@ async fn slow_consumer_is_disconnected_without_stalling_others(b: Backend) {
     for i in 0..400 {
         cw.send(json!({"type": "rtc.signal", "callId": id, "data": {"i": i, "blob": blob}}))
             .await;
-        if i % 50 == 0 {
-            // The reading device keeps up.
+        if i % 10 == 0 {
+            // The reading device keeps up (600 KB between reads: well inside its
+            // unread-bytes bound even when the machine is loaded).
             while aw.next_where("relay", |v| v["type"] == "rtc.signal").await["data"]["i"] != i {}
         }
     }
