@@ -63,7 +63,7 @@ async fn handle(state: &AppState, node: &Arc<RedisNode>, e: ClusterEvent) {
                 state.registry.broadcast(&tenant, &frame);
             }
         }
-        ClusterEvent::CallChanged { call_id, ended } => state.calls.changed_elsewhere(call_id, ended),
+        ClusterEvent::CallChanged { call_id, ended, row } => state.calls.changed_elsewhere(call_id, ended, row),
     }
 }
 

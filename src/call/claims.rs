@@ -6,11 +6,11 @@
 
 use std::sync::Arc;
 
-use super::machine::Actor;
+use super::machine::{Actor, FIRST_VERSION};
 use super::rules::{self, AfterRestart};
 use super::service::CallService;
 use crate::error::Result;
-use crate::model::{CallStatus, Millis};
+use crate::model::{Call, CallStatus, Millis};
 
 impl CallService {
     /// The members owning open calls now.
@@ -33,7 +33,7 @@ impl CallService {
             won += 1;
             // Nodes holding a copy learn the new owner (where the room will be built).
             if let Some(peers) = &self.peers {
-                peers.call_changed(&call.id, false);
+                peers.call_changed(&call);
             }
             let online = |u: &str| self.presence.is_online(&call.tenant_id, u);
             let (a, b) = (online(&call.caller.user_id), online(&call.callee.user_id));
@@ -58,16 +58,32 @@ impl CallService {
         self.open.clear();
     }
 
-    /// Another node changed `call_id`: the copy held here (if any) is dropped
-    /// if the call ended, else not used again before the store is read. Only
-    /// if this node holds the call's room is the row read (in a task of its
-    /// own) so the media backend follows (activates, closes).
-    pub fn changed_elsewhere(self: &Arc<Self>, call_id: String, ended: bool) {
+    /// Another node changed `call_id`. With the row (`row`), a copy held
+    /// here takes it (or goes, if the call ended), and a call of a user
+    /// connected here is taken from its first row, so an answer or an end on
+    /// this node needs no read. Without it, the copy is not used again
+    /// before the store is read. If this node holds the call's room, the
+    /// media backend follows (activates, closes).
+    pub fn changed_elsewhere(self: &Arc<Self>, call_id: String, ended: bool, row: Option<Box<Call>>) {
+        let has_room = self.media.sfu().is_some_and(|s| s.has_room(&call_id));
+        if let Some(call) = row {
+            // Only a call's first row is adopted: a later one can arrive
+            // after its ending (written by another node) and would bring it back.
+            let adopt = call.version == FIRST_VERSION
+                && self.peers.as_ref().is_some_and(|p| {
+                    p.holds(&call.tenant_id, &call.caller.user_id) || p.holds(&call.tenant_id, &call.callee.user_id)
+                });
+            let prev = self.open.followed(&call, adopt);
+            if has_room && prev != Some(call.status) {
+                self.media.follow(&call, prev.unwrap_or(CallStatus::Ringing));
+            }
+            return;
+        }
         let prev = self.open.mark_stale(&call_id);
         if ended {
             self.open.forget(&call_id);
         }
-        if !self.media.sfu().is_some_and(|s| s.has_room(&call_id)) {
+        if !has_room {
             return;
         }
         let me = self.clone();

@@ -161,6 +161,9 @@ pub fn busy(new: NewCall, now: Millis) -> Call {
     call
 }
 
+/// The version of a call's first row (each transition adds one).
+pub const FIRST_VERSION: i64 = 0;
+
 fn base(new: NewCall, now: Millis, status: CallStatus, ring_deadline: Option<Millis>) -> Call {
     Call {
         room_name: room_name(&new.caller.user_id, &new.callee.user_id, now),
@@ -188,7 +191,7 @@ fn base(new: NewCall, now: Millis, status: CallStatus, ring_deadline: Option<Mil
         recording_error: None,
         callee_name: new.callee_name,
         node_id: new.node_id,
-        version: 0,
+        version: FIRST_VERSION,
     }
 }
 

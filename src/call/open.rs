@@ -120,6 +120,45 @@ impl OpenCalls {
         Some(held.open.call.status)
     }
 
+    /// The row another node wrote. A copy held is replaced if older (a
+    /// stale one if not newer), and its timer stopped when the row's status
+    /// or deadlines moved on (the writer arms what the new state needs); an
+    /// ended call is dropped. A call not held is taken only if `adopt`.
+    /// Returns the status of the copy held before, if any.
+    pub fn followed(&self, call: &Call, adopt: bool) -> Option<crate::model::CallStatus> {
+        if call.status.is_final() {
+            return self
+                .by_id
+                .remove_if(&call.id, |_, held| held.open.call.version <= call.version)
+                .map(|(_, held)| held.open.call.status)
+                .or_else(|| self.by_id.get(&call.id).map(|h| h.open.call.status));
+        }
+        match self.by_id.entry(call.id.clone()) {
+            Entry::Occupied(mut e) => {
+                let held = e.get_mut();
+                let prev = held.open.call.status;
+                let old = &held.open.call;
+                if old.version < call.version || (held.stale && old.version <= call.version) {
+                    let moved = old.status != call.status
+                        || old.ring_deadline != call.ring_deadline
+                        || old.grace_deadline != call.grace_deadline;
+                    if moved && let Some(t) = held.timer.take() {
+                        t.abort();
+                    }
+                    held.open = OpenCall::new(call.clone());
+                    held.stale = false;
+                }
+                Some(prev)
+            }
+            Entry::Vacant(e) => {
+                if adopt {
+                    e.insert(Held::new(call));
+                }
+                None
+            }
+        }
+    }
+
     /// A call this node just created.
     pub fn created(&self, call: &Call) {
         self.by_id.insert(call.id.clone(), Held::new(call));
@@ -353,5 +392,58 @@ mod tests {
         );
         assert_eq!(open.timers(), 0);
         assert_eq!(open.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_row_from_another_node_replaces_the_copy_and_stops_a_timer_it_outdates() {
+        let open = OpenCalls::default();
+        let v1 = ringing();
+        open.created(&v1);
+        let ring = tokio::spawn(std::future::pending::<()>());
+        open.set_timer("c1", ring.abort_handle());
+        // Same status, same deadlines (say, a session noted): the timer stays.
+        let mut v2 = next(&v1, CallStatus::Ringing);
+        v2.callee_session = Some("9".into());
+        assert_eq!(open.followed(&v2, false), Some(CallStatus::Ringing));
+        assert_eq!(open.get("c1").unwrap().call.version, v2.version);
+        assert_eq!(open.timers(), 1);
+        // Answered elsewhere: the ring timer is outdated and stopped.
+        let mut v3 = next(&v2, CallStatus::Active);
+        v3.ring_deadline = None;
+        assert_eq!(open.followed(&v3, false), Some(CallStatus::Ringing));
+        assert!(ring.await.unwrap_err().is_cancelled(), "the ring timer is stopped");
+        assert_eq!(open.get("c1").unwrap().call.status, CallStatus::Active);
+        // An older row (published late) changes nothing.
+        assert_eq!(open.followed(&v2, true), Some(CallStatus::Active));
+        assert_eq!(open.get("c1").unwrap().call.version, v3.version);
+        // Ended elsewhere: dropped.
+        let v4 = next(&v3, CallStatus::Completed);
+        assert_eq!(open.followed(&v4, false), Some(CallStatus::Active));
+        assert!(open.get("c1").is_none());
+        assert_eq!(open.len(), 0);
+        // A late open row of the ended call is not adopted when not asked to.
+        assert_eq!(open.followed(&v3, false), None);
+        assert_eq!(open.len(), 0);
+    }
+
+    #[test]
+    fn a_row_not_held_is_taken_only_when_adopted_and_a_stale_copy_takes_its_own_version() {
+        let open = OpenCalls::default();
+        let v1 = ringing();
+        assert_eq!(open.followed(&v1, false), None);
+        assert!(open.get("c1").is_none(), "not adopted");
+        assert_eq!(open.followed(&v1, true), None);
+        assert_eq!(open.get("c1").unwrap().call.version, v1.version, "adopted");
+        open.mark_stale("c1");
+        assert!(open.get("c1").is_none());
+        assert_eq!(open.followed(&v1, false), Some(CallStatus::Ringing));
+        assert!(
+            open.get("c1").is_some(),
+            "a stale copy is fresh again with a row of its version"
+        );
+        // A final row for a call never held: nothing to drop, nothing added.
+        let other = OpenCalls::default();
+        assert_eq!(other.followed(&next(&v1, CallStatus::Missed), true), None);
+        assert_eq!(other.len(), 0);
     }
 }

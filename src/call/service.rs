@@ -273,6 +273,10 @@ impl CallService {
         tracing::info!(call = %call.id, tenant = %call.tenant_id, user = %call.caller.user_id, callee = %call.callee.user_id, record = call.record, "call started");
         self.metrics.call_reached(CallStatus::Ringing);
         self.open.created(call);
+        // Before the ring: a node holding the callee has the row before they can answer.
+        if let Some(peers) = &self.peers {
+            peers.call_changed(call);
+        }
         self.events.changed(None, call);
         if let Some(deadline) = call.ring_deadline {
             self.schedule(&call.id, deadline, Command::RingTimeout);
@@ -402,7 +406,7 @@ impl CallService {
             };
             if self.store.update_call(&t.call).await? {
                 if let Some(peers) = &self.peers {
-                    peers.call_changed(call_id, t.call.status.is_final());
+                    peers.call_changed(&t.call);
                 }
                 self.perform(&t, call.status);
                 return Ok(t);

@@ -64,8 +64,10 @@ pub trait Peers: Send + Sync + 'static {
     /// Whether work for `user` can be done now: Redis is reachable, or the
     /// user is connected to this node (then nothing needs another node).
     fn reachable(&self, tenant_id: &str, user_id: &str) -> bool;
-    /// This node wrote a change to `call_id` (`ended`: it is over): nodes holding a copy refresh or drop it.
-    fn call_changed(&self, call_id: &str, ended: bool);
+    /// This node wrote `call` (created, changed or claimed it): nodes holding a copy take the row or drop it.
+    fn call_changed(&self, call: &crate::model::Call);
+    /// Whether a socket of the user is connected to this node.
+    fn holds(&self, tenant_id: &str, user_id: &str) -> bool;
     /// Sends a request (one line) to `member` and waits for its answer;
     /// `cluster_unavailable` when it cannot be reached.
     fn request<'a>(
@@ -89,8 +91,12 @@ impl Peers for redis::RedisNode {
         self.available() || self.presence.is_local(tenant_id, user_id)
     }
 
-    fn call_changed(&self, call_id: &str, ended: bool) {
-        self.publish_call_changed(call_id, ended);
+    fn call_changed(&self, call: &crate::model::Call) {
+        self.publish_call_changed(call);
+    }
+
+    fn holds(&self, tenant_id: &str, user_id: &str) -> bool {
+        self.presence.is_local(tenant_id, user_id)
     }
 
     fn request<'a>(

@@ -143,7 +143,7 @@ impl EndReason {
 }
 
 /// One side of a call.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Party {
     pub user_id: String,
     pub kind: ParticipantType,
@@ -189,8 +189,9 @@ impl Side {
     }
 }
 
-/// A CallLog row, as the state machine and the store see it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A CallLog row, as the state machine and the store see it (serialized
+/// whole only between nodes of one deployment, never to clients).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Call {
     /// UUIDv7 text: unique, and ordered by creation time (history pages on it).
     pub id: String,
@@ -287,6 +288,47 @@ mod tests {
         assert!(CallStatus::Completed.is_final());
         assert!(CallStatus::Busy.is_final());
         assert_eq!(CallStatus::parse("ringing"), None);
+    }
+
+    #[test]
+    fn a_whole_row_round_trips_between_nodes() {
+        let call = Call {
+            id: "0190".into(),
+            tenant_id: "t".into(),
+            room_name: "r".into(),
+            caller: Party {
+                user_id: "cust".into(),
+                kind: ParticipantType::PortalCustomer,
+            },
+            callee: Party {
+                user_id: "agent".into(),
+                kind: ParticipantType::CrmUser,
+            },
+            caller_name: Some("Cy \"Quote\" Ñ\n".into()),
+            status: CallStatus::Active,
+            started_at: 1,
+            answered_at: Some(2),
+            ended_at: None,
+            duration: 0,
+            end_reason: Some(EndReason::ALL[3]),
+            ended_by: Some("agent".into()),
+            ring_deadline: None,
+            grace_deadline: Some(5),
+            grace_reason: Some(EndReason::ALL[1]),
+            grace_since: Some(4),
+            caller_session: Some("7".into()),
+            callee_session: Some("8".into()),
+            record: true,
+            recording_path: Some("a/b".into()),
+            recording_bytes: Some(9),
+            recording_error: Some("e".into()),
+            callee_name: Some("Ag".into()),
+            node_id: "n1.abc".into(),
+            version: 6,
+        };
+        let line = serde_json::to_string(&call).unwrap();
+        assert!(!line.contains('\n'), "one line on the wire");
+        assert_eq!(serde_json::from_str::<Call>(&line).unwrap(), call);
     }
 
     #[test]

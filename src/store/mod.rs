@@ -28,6 +28,10 @@ use crate::error::{Error, Result};
 
 /// How long a request waits for a pooled connection before `unavailable`.
 pub const POOL_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// A PostgreSQL connection idle at least this long is pinged before use
+/// (one that was just used is not: that ping would double every query's
+/// round trips on the hot path; a broken one fails its query and is dropped).
+pub const POOL_PING_IF_IDLE: Duration = Duration::from_secs(10);
 /// How long SQLite waits on a lock held by another process.
 pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Readers in the SQLite reader pool.
@@ -176,6 +180,15 @@ impl Store {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(POOL_ACQUIRE_TIMEOUT)
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= POOL_PING_IF_IDLE {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(connect)
             .await
             .map_err(|e| {

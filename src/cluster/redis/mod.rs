@@ -7,6 +7,7 @@
 //! back) are consumed by the application, which owns the call layer.
 
 mod bus;
+mod fields;
 mod link;
 mod liveness;
 mod presence;
@@ -30,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::LocalDelivery;
 use crate::clock::now_ms;
+use crate::model::Call;
 
 /// What the node tells the application.
 #[derive(Debug)]
@@ -43,8 +45,14 @@ pub enum ClusterEvent {
     Evicted { old: Arc<str>, new: Arc<str> },
     /// Redis came back and presence was written back and reloaded: push the tenants' agents again.
     Resynced,
-    /// Another node changed this call (`ended`: to a final status): refresh or drop any copy held here.
-    CallChanged { call_id: String, ended: bool },
+    /// Another node changed this call (`ended`: to a final status): refresh or
+    /// drop any copy held here. `row` is the call as written (absent if it
+    /// did not decode: then the copy is only marked stale).
+    CallChanged {
+        call_id: String,
+        ended: bool,
+        row: Option<Box<Call>>,
+    },
 }
 
 /// A node in cluster mode.
@@ -181,9 +189,15 @@ impl RedisNode {
                 if let Some(call) = h.call
                     && h.o.as_deref() != Some(&*me)
                 {
+                    let row = wire::frames(rest)
+                        .next()
+                        .and_then(|line| serde_json::from_str::<Call>(line).ok())
+                        .filter(|row| row.id == *call)
+                        .map(Box::new);
                     self.emit(ClusterEvent::CallChanged {
                         call_id: call.into_owned(),
                         ended: h.fin,
+                        row,
                     });
                 }
             }
@@ -191,18 +205,20 @@ impl RedisNode {
         }
     }
 
-    /// Tells the other nodes that this node changed a call.
-    pub fn publish_call_changed(&self, call_id: &str, ended: bool) {
+    /// Tells the other nodes that this node wrote `call`, with the row as
+    /// written: a node holding a copy takes it instead of reading the store.
+    pub fn publish_call_changed(&self, call: &Call) {
         let me = self.link.member();
         let header = wire::Header {
             k: "c".into(),
             o: Some((&*me).into()),
-            call: Some(call_id.into()),
-            fin: ended,
+            call: Some(call.id.as_str().into()),
+            fin: call.status.is_final(),
             ..wire::Header::default()
         };
+        let row = serde_json::to_string(call).unwrap_or_default();
         self.link
-            .publish(self.link.keys.cluster_channel(), wire::encode(&header, &[]));
+            .publish(self.link.keys.cluster_channel(), wire::encode(&header, &[row.as_str()]));
     }
 
     /// After a reconnect: write this node's presence back, reload everyone's, tell the application.

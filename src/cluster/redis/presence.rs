@@ -17,6 +17,7 @@ use dashmap::DashMap;
 use futures_util::future::BoxFuture;
 use smallvec::SmallVec;
 
+use super::fields::{FIELD_QUEUE, FieldWrite, field_writer};
 use super::link::Link;
 use super::replica::{Applied, Replica, profile_of};
 use super::subscriber::Subscriptions;
@@ -87,8 +88,8 @@ struct Mine {
 
 /// Presence when several nodes share Redis.
 pub struct RedisPresence {
-    link: Arc<Link>,
-    script: redis::Script,
+    pub(super) link: Arc<Link>,
+    pub(super) script: redis::Script,
     pub(super) replica: Replica,
     /// This node's sessions, by `tenant\nuser`: what a resync writes back.
     mine: DashMap<String, Mine>,
@@ -96,17 +97,6 @@ pub struct RedisPresence {
     /// Availability and in-call writes, in order, for the writer task.
     fields: flume::Sender<FieldWrite>,
 }
-
-/// A field write waiting for the writer task.
-struct FieldWrite {
-    tenant: String,
-    user: String,
-    field: &'static str,
-    value: &'static str,
-}
-
-/// Field writes waiting; more are dropped (the next resync writes them back).
-pub const FIELD_QUEUE: usize = 16_384;
 
 /// A user who went offline everywhere because the member holding them died.
 #[derive(Debug, Clone)]
@@ -126,23 +116,12 @@ impl RedisPresence {
             subs,
             fields: tx,
         });
-        let weak = Arc::downgrade(&this);
-        tokio::spawn(async move {
-            while let Ok(w) = rx.recv_async().await {
-                let Some(p) = weak.upgrade() else { return };
-                let me = p.link.member();
-                if let Ok(Some(reply)) = p.run("f", &w.tenant, &w.user, &me, (w.field, w.value), "").await
-                    && let Some((h, _)) = wire::decode(&reply)
-                {
-                    p.apply_message(&h, None);
-                }
-            }
-        });
+        tokio::spawn(field_writer(Arc::downgrade(&this), rx));
         this
     }
 
-    /// Runs the script for `(tenant, user)`; returns the state it published.
-    async fn run(
+    /// The script's invocation for `(tenant, user)`.
+    pub(super) fn invocation(
         &self,
         op: &str,
         tenant: &str,
@@ -150,11 +129,10 @@ impl RedisPresence {
         member: &str,
         args: (&str, &str),
         profile: &str,
-    ) -> redis::RedisResult<Option<String>> {
+    ) -> redis::ScriptInvocation<'_> {
         let keys = &self.link.keys;
-        let mut conn = self.link.cmd();
-        self.script
-            .key(keys.presence_key(tenant, user))
+        let mut inv = self.script.prepare_invoke();
+        inv.key(keys.presence_key(tenant, user))
             .key(keys.member_users(member))
             .key(keys.cluster_channel())
             .key(keys.presence_version())
@@ -167,7 +145,22 @@ impl RedisPresence {
             .arg(wire::user_member(tenant, user))
             .arg(SESSION_TTL_MS)
             .arg(tenant)
-            .arg(user)
+            .arg(user);
+        inv
+    }
+
+    /// Runs the script for `(tenant, user)`; returns the state it published.
+    async fn run(
+        &self,
+        op: &str,
+        tenant: &str,
+        user: &str,
+        member: &str,
+        args: (&str, &str),
+        profile: &str,
+    ) -> redis::RedisResult<Option<String>> {
+        let mut conn = self.link.cmd();
+        self.invocation(op, tenant, user, member, args, profile)
             .invoke_async(&mut conn)
             .await
     }
