@@ -13,6 +13,7 @@ pub const LAYERS: &[(&str, u8)] = &[
     ("error", 0),
     ("clock", 1),
     ("wire", 1),
+    ("phone", 1),
     ("auth", 2),
     ("store", 2),
     ("metrics", 2),

@@ -19,6 +19,7 @@ pub mod membership;
 pub mod metrics;
 pub mod model;
 pub mod net;
+pub mod phone;
 pub mod presence;
 pub mod signal;
 pub mod store;

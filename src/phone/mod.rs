@@ -1,0 +1,9 @@
+//! Phone calls and texts (Twilio): the pure parts first — webhook signatures, E.164 numbers, softphone tokens.
+//!
+//! These pieces have no IO and no clock (a token takes its time from the
+//! caller); the routes, the store and the fake Twilio server of issue #11
+//! build on them.
+
+pub mod e164;
+pub mod signature;
+pub mod token;
