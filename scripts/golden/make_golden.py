@@ -18,6 +18,7 @@ import twilio
 from twilio.jwt.access_token import AccessToken
 from twilio.jwt.access_token.grants import VoiceGrant
 from twilio.request_validator import RequestValidator
+from twilio.twiml.voice_response import Dial, VoiceResponse
 
 OUT = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "golden")
 
@@ -105,9 +106,49 @@ def e164():
     return {"phonenumbers": phonenumbers.__version__, "rows": rows}
 
 
+def twiml():
+    """The TwiML documents switchboard answers with, as Twilio's VoiceResponse writes them."""
+    tricky = 'A & B <c> "d" \'e\' Ünïcode'
+    docs = {}
+    # Inbound: ring the assigned agents' softphones; on no answer, Twilio asks `action`.
+    r = VoiceResponse()
+    d = Dial(timeout=20, action="https://sb.example/api/phone/webhooks/twilio/voice?step=after-dial&callId=c1")
+    for who in ["user-1", "user-<2>&\"x\""]:
+        d.client(who)
+    r.append(d)
+    docs["dial_clients"] = r.to_xml()
+    # Outbound from the softphone: dial the number with the assigned caller id, recorded.
+    r = VoiceResponse()
+    d = Dial(caller_id="+14155550100", record="record-from-answer-dual",
+             recording_status_callback="https://sb.example/api/phone/webhooks/twilio/recording?callId=c2")
+    d.number("+442079460958")
+    r.append(d)
+    docs["dial_number_recorded"] = r.to_xml()
+    r = VoiceResponse()
+    d = Dial(caller_id="+14155550100")
+    d.number("+442079460958")
+    r.append(d)
+    docs["dial_number"] = r.to_xml()
+    # Voicemail.
+    r = VoiceResponse()
+    r.say(tricky)
+    r.record(max_length=120, play_beep=True,
+             recording_status_callback="https://sb.example/api/phone/webhooks/twilio/recording?callId=c3&kind=voicemail")
+    r.hangup()
+    docs["voicemail"] = r.to_xml()
+    r = VoiceResponse()
+    r.reject()
+    docs["reject"] = r.to_xml()
+    r = VoiceResponse()
+    r.say(tricky)
+    r.hangup()
+    docs["say_hangup"] = r.to_xml()
+    return {"twilio": twilio.__version__, "tricky": tricky, "docs": docs}
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
-    for name, data in [("twilio_signatures", signatures()), ("twilio_token", token()), ("e164", e164())]:
+    for name, data in [("twilio_signatures", signatures()), ("twilio_token", token()), ("e164", e164()), ("twiml", twiml())]:
         with open(os.path.join(OUT, name + ".json"), "w") as f:
             json.dump(data, f, indent=1, ensure_ascii=False)
             f.write("\n")
