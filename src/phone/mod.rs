@@ -1,10 +1,11 @@
-//! Phone calls and texts (Twilio): the pure parts first — webhook signatures, E.164 numbers, softphone tokens, TwiML, Twilio's call statuses, SMS segments.
+//! Phone calls and texts (Twilio): the pieces first — webhook signatures, E.164 numbers, softphone tokens, TwiML, Twilio's call statuses, SMS segments, the REST client.
 //!
-//! These pieces have no IO and no clock (a token takes its time from the
-//! caller); the routes, the store and the fake Twilio server of issue #11
-//! build on them.
+//! All but `rest.rs` are pure (no IO, no clock: a token takes its time from
+//! the caller); the routes, the store and the roles of issue #11 build on
+//! them, and the module moves up the layers with them.
 
 pub mod e164;
+pub mod rest;
 pub mod signature;
 pub mod sms;
 pub mod status;
