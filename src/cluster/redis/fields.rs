@@ -2,6 +2,7 @@
 
 use std::sync::atomic::Ordering;
 
+use super::link::next_batch;
 use super::presence::RedisPresence;
 use super::wire;
 
@@ -22,14 +23,7 @@ pub const FIELD_BATCH: usize = 256;
 /// burst, and applies the states the script published.
 pub(super) async fn field_writer(presence: std::sync::Weak<RedisPresence>, rx: flume::Receiver<FieldWrite>) {
     let mut batch: Vec<FieldWrite> = Vec::with_capacity(FIELD_BATCH);
-    while let Ok(first) = rx.recv_async().await {
-        batch.push(first);
-        while batch.len() < FIELD_BATCH {
-            match rx.try_recv() {
-                Ok(w) => batch.push(w),
-                Err(_) => break,
-            }
-        }
+    while next_batch(&rx, FIELD_BATCH, &mut batch).await {
         let Some(p) = presence.upgrade() else { return };
         let me = p.link.member();
         let invocations: Vec<_> = batch

@@ -145,17 +145,26 @@ impl Link {
     }
 }
 
+/// Waits for the next message of `rx`, then takes what else is waiting, up
+/// to `max` in all, into `batch` (empty on entry); false once `rx` is closed.
+pub async fn next_batch<T>(rx: &flume::Receiver<T>, max: usize, batch: &mut Vec<T>) -> bool {
+    let Ok(first) = rx.recv_async().await else {
+        return false;
+    };
+    batch.push(first);
+    while batch.len() < max {
+        match rx.try_recv() {
+            Ok(m) => batch.push(m),
+            Err(_) => break,
+        }
+    }
+    true
+}
+
 /// Sends queued publishes in order, a pipeline per burst, until the link is gone.
 async fn publisher(link: std::sync::Weak<Link>, mut conn: ConnectionManager, rx: flume::Receiver<(String, String)>) {
     let mut batch = Vec::with_capacity(PUBLISH_BATCH);
-    while let Ok(first) = rx.recv_async().await {
-        batch.push(first);
-        while batch.len() < PUBLISH_BATCH {
-            match rx.try_recv() {
-                Ok(m) => batch.push(m),
-                Err(_) => break,
-            }
-        }
+    while next_batch(&rx, PUBLISH_BATCH, &mut batch).await {
         let mut pipe = redis::pipe();
         for (channel, msg) in &batch {
             pipe.publish(channel, msg).ignore();

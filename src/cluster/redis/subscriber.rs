@@ -187,14 +187,7 @@ pub const SUBSCRIBE_BATCH: usize = 512;
 /// (a burst of sockets opening costs one round trip, not one each).
 async fn drive(mut sink: redis::aio::PubSubSink, rx: flume::Receiver<SubCmd>) {
     let mut batch: Vec<SubCmd> = Vec::with_capacity(SUBSCRIBE_BATCH);
-    while let Ok(first) = rx.recv_async().await {
-        batch.push(first);
-        while batch.len() < SUBSCRIBE_BATCH {
-            match rx.try_recv() {
-                Ok(c) => batch.push(c),
-                Err(_) => break,
-            }
-        }
+    while super::link::next_batch(&rx, SUBSCRIBE_BATCH, &mut batch).await {
         let mut i = 0;
         while i < batch.len() {
             let sub = matches!(batch[i], SubCmd::Sub(..));
