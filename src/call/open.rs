@@ -130,8 +130,7 @@ impl OpenCalls {
             return self
                 .by_id
                 .remove_if(&call.id, |_, held| held.open.call.version <= call.version)
-                .map(|(_, held)| held.open.call.status)
-                .or_else(|| self.by_id.get(&call.id).map(|h| h.open.call.status));
+                .map(|(_, held)| held.open.call.status);
         }
         match self.by_id.entry(call.id.clone()) {
             Entry::Occupied(mut e) => {

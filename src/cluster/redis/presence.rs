@@ -149,20 +149,10 @@ impl RedisPresence {
         inv
     }
 
-    /// Runs the script for `(tenant, user)`; returns the state it published.
-    async fn run(
-        &self,
-        op: &str,
-        tenant: &str,
-        user: &str,
-        member: &str,
-        args: (&str, &str),
-        profile: &str,
-    ) -> redis::RedisResult<Option<String>> {
+    /// Runs a script invocation; returns the state it published.
+    async fn run(&self, inv: redis::ScriptInvocation<'_>) -> redis::RedisResult<Option<String>> {
         let mut conn = self.link.cmd();
-        self.invocation(op, tenant, user, member, args, profile)
-            .invoke_async(&mut conn)
-            .await
+        inv.invoke_async(&mut conn).await
     }
 
     /// Applies a published state (from the script's reply or the cluster channel).
@@ -226,7 +216,10 @@ impl RedisPresence {
         for (tenant, user) in users {
             let held = self.replica.get(&tenant, &user);
             let before = held.as_ref().map_or(PresenceStatus::Offline, |e| e.status());
-            let Ok(Some(reply)) = self.run("x", &tenant, &user, member, ("", ""), "").await else {
+            let Ok(Some(reply)) = self
+                .run(self.invocation("x", &tenant, &user, member, ("", ""), ""))
+                .await
+            else {
                 continue;
             };
             let Some(known) = held.map(|e| e.identity) else {
@@ -260,15 +253,17 @@ impl RedisPresence {
         for (id, n) in mine {
             let profile = serde_json::to_string(&profile_of(&id)).unwrap_or_default();
             let held = self.replica.get(&id.tenant_id, &id.user_id);
-            self.run("s", &id.tenant_id, &id.user_id, &me, (&n.to_string(), ""), &profile)
+            self.run(self.invocation("s", &id.tenant_id, &id.user_id, &me, (&n.to_string(), ""), &profile))
                 .await?;
             if let Some(e) = held {
                 let (a, c) = (
                     if e.away { "away" } else { "available" },
                     if e.in_call { "1" } else { "0" },
                 );
-                self.run("f", &id.tenant_id, &id.user_id, &me, ("a", a), "").await?;
-                self.run("f", &id.tenant_id, &id.user_id, &me, ("c", c), "").await?;
+                self.run(self.invocation("f", &id.tenant_id, &id.user_id, &me, ("a", a), ""))
+                    .await?;
+                self.run(self.invocation("f", &id.tenant_id, &id.user_id, &me, ("c", c), ""))
+                    .await?;
             }
             self.subs
                 .subscribe(self.link.keys.user_channel(&id.tenant_id, &id.user_id))
@@ -383,7 +378,7 @@ impl Presence for RedisPresence {
             let me = self.link.member();
             let profile = serde_json::to_string(&profile_of(identity)).unwrap_or_default();
             match self
-                .run("d", &identity.tenant_id, &identity.user_id, &me, ("1", ""), &profile)
+                .run(self.invocation("d", &identity.tenant_id, &identity.user_id, &me, ("1", ""), &profile))
                 .await
             {
                 Ok(Some(reply)) => {
@@ -418,7 +413,7 @@ impl Presence for RedisPresence {
             let me = self.link.member();
             let before = self.replica.status_of(&identity.tenant_id, &identity.user_id);
             let applied = match self
-                .run("d", &identity.tenant_id, &identity.user_id, &me, ("-1", ""), "")
+                .run(self.invocation("d", &identity.tenant_id, &identity.user_id, &me, ("-1", ""), ""))
                 .await
             {
                 Ok(Some(reply)) => self.apply_reply(&reply, &known, before),
