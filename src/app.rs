@@ -38,6 +38,8 @@ pub struct AppState {
     pub sockets: Arc<crate::signal::caps::SocketCaps>,
     pub store: Store,
     pub metrics: Arc<Metrics>,
+    /// Phone calls, texts, usage and invoices (Twilio).
+    pub telephony: Arc<crate::telephony::Telephony>,
     pub settings: Arc<Settings>,
     /// The embedded SFU, in embedded media mode.
     pub media: Option<Arc<Sfu>>,
@@ -150,6 +152,13 @@ impl Application {
             },
             (None, _) => Arc::new(P2pMedia),
         };
+        let telephony = crate::telephony::Telephony::new(
+            store.clone(),
+            presence.clone(),
+            bus.clone(),
+            settings.twilio.clone(),
+            settings.node_id.clone(),
+        );
         let calls = CallService::new(
             CallDeps {
                 store: store.clone(),
@@ -181,6 +190,7 @@ impl Application {
             sockets: Arc::default(),
             store,
             metrics,
+            telephony,
             settings: Arc::new(settings),
             shutdown,
             media,

@@ -17,11 +17,14 @@ use crate::cluster::PRESENCE_BATCH_WINDOW;
 use crate::cluster::redis::RedisSettings;
 use crate::media::MediaMode;
 pub use crate::media::livekit::LiveKitSettings;
+
+mod phone;
 use crate::media::sfu::{MEDIA_TIMEOUT, RTC_PORT, SfuSettings};
 use crate::media::turn::IceSettings;
 use crate::net::{HEADER_TIMEOUT, KEEPALIVE_TIMEOUT, MAX_CONNECTIONS_PER_IP, NetSettings};
 use crate::store::StoreOptions;
 use crate::store::url::DatabaseUrl;
+pub use phone::PhoneConfig;
 
 /// The secret `--dev` signs and accepts tokens with. Never use it in production:
 /// anyone who reads this file can mint tokens for it.
@@ -157,6 +160,9 @@ pub struct Config {
     /// Force a media mode; by default `livekit` when LiveKit is configured, else `embedded`.
     #[arg(long, env = "SWITCHBOARD_MEDIA_MODE", value_enum)]
     pub media_mode: Option<MediaMode>,
+
+    #[command(flatten)]
+    pub phone: PhoneConfig,
 
     /// UDP port of the embedded SFU; every media connection shares it (0: any free port).
     #[arg(long, env = "SWITCHBOARD_RTC_PORT", default_value_t = RTC_PORT)]
@@ -356,6 +362,8 @@ pub struct Settings {
     pub sfu: SfuSettings,
     pub record_calls: bool,
     pub ice: IceSettings,
+    /// Phone calls and texts (docs/phone.md); `None` when Twilio is not configured.
+    pub twilio: Option<crate::phone::settings::TwilioSettings>,
 }
 
 impl Settings {
@@ -394,12 +402,14 @@ impl Settings {
             },
             record_calls: false,
             ice: IceSettings::default(),
+            twilio: None,
         }
     }
 
     /// Resolves the flags; an error says what to fix.
     pub fn from_config(c: Config) -> Result<Self, String> {
         let auth = auth_settings(&c)?;
+        let twilio = phone::twilio_settings(&c.phone)?;
         let database = crate::store::url::parse(&c.database_url)?;
         let redis = redis_settings(&c, &database)?;
         let livekit = match (&c.livekit_api_key, &c.livekit_api_secret) {
@@ -490,6 +500,7 @@ impl Settings {
                 turn_secret: c.turn_secret.filter(|s| !s.is_empty()),
                 turn_ttl: Duration::from_secs(c.turn_ttl_secs.clamp(60, 7 * 86_400)),
             },
+            twilio,
             socket: SocketSettings {
                 read_buffer: c.ws_read_buffer.clamp(256, 1 << 20),
                 write_buffer: c.ws_write_buffer.min(1 << 20),

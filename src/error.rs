@@ -52,6 +52,9 @@ pub enum ErrorCode {
     Conflict,
     RecordingNotFound,
     MediaUnavailable,
+    // --- phone ---
+    /// The phone provider refused the request or could not be reached.
+    ProviderError,
     // --- server ---
     /// The project's signing keys (JWKS) could not be fetched.
     AuthUnavailable,
@@ -63,7 +66,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documents and tests (a new variant must be added here).
-    pub const ALL: [ErrorCode; 38] = [
+    pub const ALL: [ErrorCode; 39] = [
         Self::MissingToken,
         Self::InvalidToken,
         Self::TokenExpired,
@@ -98,6 +101,7 @@ impl ErrorCode {
         Self::Conflict,
         Self::RecordingNotFound,
         Self::MediaUnavailable,
+        Self::ProviderError,
         Self::AuthUnavailable,
         Self::ClusterUnavailable,
         Self::Unavailable,
@@ -140,6 +144,7 @@ impl ErrorCode {
             Self::Conflict => "conflict",
             Self::RecordingNotFound => "recording_not_found",
             Self::MediaUnavailable => "media_unavailable",
+            Self::ProviderError => "provider_error",
             Self::AuthUnavailable => "auth_unavailable",
             Self::ClusterUnavailable => "cluster_unavailable",
             Self::Unavailable => "unavailable",
@@ -176,6 +181,7 @@ impl ErrorCode {
             | Self::CallEnded
             | Self::Conflict => StatusCode::CONFLICT,
             Self::MediaUnavailable => StatusCode::CONFLICT,
+            Self::ProviderError => StatusCode::BAD_GATEWAY,
             Self::Unavailable | Self::AuthUnavailable | Self::ClusterUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -342,7 +348,10 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for c in ErrorCode::ALL {
             assert!(seen.insert(c.as_str()), "duplicate {}", c.as_str());
-            let server = matches!(c, AuthUnavailable | ClusterUnavailable | Unavailable | Internal);
+            let server = matches!(
+                c,
+                AuthUnavailable | ClusterUnavailable | ProviderError | Unavailable | Internal
+            );
             assert_eq!(c.status().is_server_error(), server, "{c:?}");
             assert!(server || c.status().is_client_error(), "{c:?}");
         }
@@ -383,6 +392,7 @@ mod tests {
                 | Conflict
                 | RecordingNotFound
                 | MediaUnavailable
+                | ProviderError
                 | AuthUnavailable
                 | ClusterUnavailable
                 | Unavailable

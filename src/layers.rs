@@ -21,6 +21,7 @@ pub const LAYERS: &[(&str, u8)] = &[
     ("directory", 3),
     ("cluster", 4),
     ("media", 5),
+    ("telephony", 5),
     ("call", 6),
     ("http", EDGE),
     ("signal", EDGE),

@@ -23,6 +23,7 @@ pub mod phone;
 pub mod presence;
 pub mod signal;
 pub mod store;
+pub mod telephony;
 pub mod wire;
 
 pub use app::{AppState, Application};

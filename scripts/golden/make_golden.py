@@ -117,6 +117,14 @@ def twiml():
         d.client(who)
     r.append(d)
     docs["dial_clients"] = r.to_xml()
+    # The same, each softphone reporting its answer (so the row says which agent took the call).
+    r = VoiceResponse()
+    d = Dial(timeout=20, action="https://sb.example/api/phone/webhooks/twilio/voice?step=after-dial&callId=c1")
+    for who in ["user-1", "user-2"]:
+        d.client(who, status_callback_event="answered completed", status_callback_method="POST",
+                 status_callback="https://sb.example/api/phone/webhooks/twilio/status?callId=c1&leg=agent")
+    r.append(d)
+    docs["dial_clients_reporting"] = r.to_xml()
     # Outbound from the softphone: dial the number with the assigned caller id, recorded.
     r = VoiceResponse()
     d = Dial(caller_id="+14155550100", record="record-from-answer-dual",
@@ -129,6 +137,11 @@ def twiml():
     d.number("+442079460958")
     r.append(d)
     docs["dial_number"] = r.to_xml()
+    r = VoiceResponse()
+    d = Dial(caller_id="+14155550100", action="https://sb.example/api/phone/webhooks/twilio/voice?step=after-dial&callId=c2")
+    d.number("+442079460958")
+    r.append(d)
+    docs["dial_number_action"] = r.to_xml()
     # Voicemail.
     r = VoiceResponse()
     r.say(tricky)

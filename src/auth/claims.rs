@@ -148,10 +148,12 @@ pub fn principal(claims: Claims) -> Result<Principal, ClaimError> {
                 "token has no `app_metadata.participant_type` claim",
             ));
         }
-        Some(t) => ParticipantType::parse(t).ok_or(refuse(
-            ErrorCode::InvalidParticipantType,
-            "`app_metadata.participant_type` must be CRM_USER or PORTAL_CUSTOMER",
-        ))?,
+        Some(t) => ParticipantType::parse(t)
+            .filter(|k| *k != ParticipantType::Phone)
+            .ok_or(refuse(
+                ErrorCode::InvalidParticipantType,
+                "`app_metadata.participant_type` must be CRM_USER or PORTAL_CUSTOMER",
+            ))?,
     };
     let first_name = claims.user_metadata.first_name.or(claims.user_metadata.full_name);
     Ok(Principal::Participant(Arc::new(Identity {

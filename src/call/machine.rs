@@ -192,6 +192,7 @@ fn base(new: NewCall, now: Millis, status: CallStatus, ring_deadline: Option<Mil
         callee_name: new.callee_name,
         node_id: new.node_id,
         version: FIRST_VERSION,
+        phone: None,
     }
 }
 

@@ -115,6 +115,9 @@ async fn provision(
     check_text("lastName", &b.last_name)?;
     check_text("email", &b.email)?;
     check_text("role", &b.role)?;
+    if b.participant_type == ParticipantType::Phone {
+        return Err(Error::invalid("`participantType` must be CRM_USER or PORTAL_CUSTOMER"));
+    }
     let now = now_ms();
     let p = Participant {
         tenant_id: b.tenant_id,

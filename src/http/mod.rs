@@ -7,6 +7,7 @@ mod health;
 pub mod json;
 pub mod openapi;
 mod participants;
+mod phone;
 mod recording;
 mod voip;
 pub mod web;
@@ -148,6 +149,7 @@ pub fn router(state: AppState) -> Router {
             .with_state(state.clone()),
     );
     let mut app = documented
+        .merge(phone::router())
         .route_layer(axum::middleware::from_fn(request_span))
         .merge(document)
         .merge(api_fallbacks)

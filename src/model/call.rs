@@ -10,12 +10,14 @@ use serde::{Deserialize, Serialize};
 pub type Millis = i64;
 
 /// Who a participant is in the CRM: an agent (`CRM_USER`) or a customer of the
-/// portal (`PORTAL_CUSTOMER`).
+/// portal (`PORTAL_CUSTOMER`); the far end of a phone call is `PHONE` (its
+/// user id is the E.164 number; never a token's participant type).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ParticipantType {
     CrmUser,
     PortalCustomer,
+    Phone,
 }
 
 impl ParticipantType {
@@ -23,6 +25,7 @@ impl ParticipantType {
         match self {
             Self::CrmUser => "CRM_USER",
             Self::PortalCustomer => "PORTAL_CUSTOMER",
+            Self::Phone => "PHONE",
         }
     }
 
@@ -30,6 +33,7 @@ impl ParticipantType {
         match s {
             "CRM_USER" => Some(Self::CrmUser),
             "PORTAL_CUSTOMER" => Some(Self::PortalCustomer),
+            "PHONE" => Some(Self::Phone),
             _ => None,
         }
     }
@@ -238,9 +242,20 @@ pub struct Call {
     pub node_id: String,
     /// Optimistic-concurrency counter: every update is conditional on it.
     pub version: i64,
+    /// A phone call's provider side; `None` for an in-app call.
+    #[serde(default)]
+    pub phone: Option<Box<super::PhoneLeg>>,
 }
 
 impl Call {
+    pub fn channel(&self) -> super::Channel {
+        if self.phone.is_some() {
+            super::Channel::Pstn
+        } else {
+            super::Channel::InApp
+        }
+    }
+
     /// The side `user_id` is on, or `None` for a stranger.
     pub fn side_of(&self, user_id: &str) -> Option<Side> {
         if self.caller.user_id == user_id {
@@ -325,6 +340,7 @@ mod tests {
             callee_name: Some("Ag".into()),
             node_id: "n1.abc".into(),
             version: 6,
+            phone: None,
         };
         let line = serde_json::to_string(&call).unwrap();
         assert!(!line.contains('\n'), "one line on the wire");
@@ -337,7 +353,11 @@ mod tests {
             assert_eq!(EndReason::parse(r.as_str()), Some(r));
             assert_eq!(serde_json::to_string(&r).unwrap(), format!("\"{}\"", r.as_str()));
         }
-        for t in [ParticipantType::CrmUser, ParticipantType::PortalCustomer] {
+        for t in [
+            ParticipantType::CrmUser,
+            ParticipantType::PortalCustomer,
+            ParticipantType::Phone,
+        ] {
             assert_eq!(ParticipantType::parse(t.as_str()), Some(t));
         }
         assert_eq!(ParticipantType::parse("ADMIN"), None);

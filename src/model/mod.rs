@@ -2,6 +2,8 @@
 
 mod call;
 mod ids;
+mod phone;
 
 pub use call::*;
 pub use ids::SessionId;
+pub use phone::{Channel, Direction, PhoneLeg, Role, Scope};

@@ -46,6 +46,7 @@ pub struct Plan {
     pub per_minute_micros: i64,
     pub per_sms_segment_micros: i64,
     pub per_number_month_micros: i64,
+    pub per_recording_minute_micros: i64,
     pub markup_bps: i64,
 }
 
@@ -58,6 +59,8 @@ pub struct PeriodUsage {
     pub sms_segments: i64,
     pub sms_price_micros: Option<i64>,
     pub number_months: i64,
+    /// Billed at the plan's rate (Twilio's recording price is not in its callbacks).
+    pub recording_minutes: i64,
 }
 
 /// One invoice line.
@@ -120,6 +123,13 @@ pub fn invoice(plan: &Plan, usage: &PeriodUsage) -> Invoice {
             item: "phone_numbers",
             quantity: usage.number_months,
             amount_minor: micros_to_minor(cost(usage.number_months, None, plan.per_number_month_micros, 0)),
+        });
+    }
+    if usage.recording_minutes > 0 {
+        lines.push(Line {
+            item: "recording_minutes",
+            quantity: usage.recording_minutes,
+            amount_minor: micros_to_minor(cost(usage.recording_minutes, None, plan.per_recording_minute_micros, 0)),
         });
     }
     let total_minor = lines.iter().map(|l| l.amount_minor).sum();

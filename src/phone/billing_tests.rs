@@ -9,6 +9,7 @@ fn plan() -> Plan {
         per_minute_micros: 15_000,
         per_sms_segment_micros: 9_000,
         per_number_month_micros: 1_150_000,
+        per_recording_minute_micros: 2_500,
         markup_bps: 2_000,
     }
 }
@@ -77,6 +78,7 @@ fn an_invoice_uses_the_plan_rate_without_a_provider_price() {
             call_minutes: 250,
             sms_segments: 333,
             number_months: 3,
+            recording_minutes: 7,
             ..PeriodUsage::default()
         },
     );
@@ -85,12 +87,13 @@ fn an_invoice_uses_the_plan_rate_without_a_provider_price() {
         amounts,
         [
             ("monthly_fee", 1, 2_900),
-            ("call_minutes", 150, 225), // 150 × 1.5 ¢
-            ("sms_segments", 333, 300), // 333 × 0.9 ¢ = 299.7 ¢
-            ("phone_numbers", 3, 345),  // 3 × $1.15
+            ("call_minutes", 150, 225),  // 150 × 1.5 ¢
+            ("sms_segments", 333, 300),  // 333 × 0.9 ¢ = 299.7 ¢
+            ("phone_numbers", 3, 345),   // 3 × $1.15
+            ("recording_minutes", 7, 2), // 7 × 0.25 ¢ = 1.75 ¢
         ]
     );
-    assert_eq!(inv.total_minor, 2_900 + 225 + 300 + 345);
+    assert_eq!(inv.total_minor, 2_900 + 225 + 300 + 345 + 2);
 }
 
 #[test]
@@ -101,6 +104,7 @@ fn a_provider_price_is_marked_up_and_included_minutes_are_free() {
         sms_segments: 10,
         sms_price_micros: Some(79_000),
         number_months: 0,
+        recording_minutes: 0,
     };
     let inv = invoice(&plan(), &usage);
     // Half the minutes are billable: $1.30, + 20 % = $1.56.
@@ -136,6 +140,7 @@ fn lines_always_add_up_to_the_total() {
             per_minute_micros: next(50_000),
             per_sms_segment_micros: next(20_000),
             per_number_month_micros: next(3_000_000),
+            per_recording_minute_micros: next(10_000),
             markup_bps: next(5_000),
         };
         let u = PeriodUsage {
@@ -144,6 +149,7 @@ fn lines_always_add_up_to_the_total() {
             sms_segments: next(5_000),
             sms_price_micros: if next(2) == 0 { None } else { Some(next(10_000_000)) },
             number_months: next(20),
+            recording_minutes: next(3_000),
         };
         let inv = invoice(&p, &u);
         assert_eq!(inv.total_minor, inv.lines.iter().map(|l| l.amount_minor).sum::<i64>());

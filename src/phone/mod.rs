@@ -5,8 +5,10 @@
 //! them, and the module moves up the layers with them.
 
 pub mod billing;
+pub mod calls;
 pub mod e164;
 pub mod rest;
+pub mod settings;
 pub mod signature;
 pub mod sms;
 pub mod status;

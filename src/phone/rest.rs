@@ -1,4 +1,4 @@
-//! Twilio's REST API, as much as switchboard calls: place a call (Calls API) and send a text (Messages API).
+//! Twilio's REST API, as much as switchboard calls: place a call (Calls API) and send a text (Messages API); numbers and recordings are in `rest_numbers.rs`.
 //!
 //! Requests are form-encoded with Basic auth (the account SID and its auth
 //! token), to `TWILIO_API_URL` (Twilio's by default; tests point it at a
@@ -10,6 +10,11 @@
 use std::time::Duration;
 
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+#[path = "rest_numbers.rs"]
+mod numbers;
+pub use numbers::{AvailableNumber, Capabilities, IncomingNumber, TWILIO_MEDIA_TIMEOUT};
 
 /// How long one request to Twilio may take.
 pub const TWILIO_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -76,6 +81,9 @@ pub enum TwilioError {
     Api(ApiError),
     /// Twilio could not be reached, timed out, or answered something undocumented.
     Transport(String),
+    /// Refused before any request: an argument Twilio would not accept or
+    /// that cannot go into a URL (a malformed SID, country, page size).
+    Invalid(String),
 }
 
 impl std::fmt::Display for TwilioError {
@@ -83,8 +91,13 @@ impl std::fmt::Display for TwilioError {
         match self {
             Self::Api(e) => write!(f, "Twilio refused ({}, code {:?}): {}", e.status, e.code, e.message),
             Self::Transport(e) => write!(f, "cannot reach Twilio: {e}"),
+            Self::Invalid(e) => write!(f, "not sent to Twilio: {e}"),
         }
     }
+}
+
+fn transport(e: reqwest::Error) -> TwilioError {
+    TwilioError::Transport(e.without_url().to_string())
 }
 
 /// A client for one account.
@@ -103,38 +116,58 @@ impl TwilioRest {
         Self { account, http }
     }
 
-    fn url(&self, resource: &str) -> String {
+    /// `{api}/2010-04-01/Accounts/{sid}/{path}`: `path` is built by the
+    /// caller from checked parts only (fixed names, validated SIDs).
+    fn account_url(&self, path: &str) -> String {
         format!(
-            "{}/2010-04-01/Accounts/{}/{resource}.json",
+            "{}/2010-04-01/Accounts/{}/{path}",
             self.account.api_url.trim_end_matches('/'),
             self.account.account_sid
         )
     }
 
-    async fn post(&self, resource: &str, form: &[(&str, &str)]) -> Result<Resource, TwilioError> {
-        let resp = self
-            .http
-            .post(self.url(resource))
+    fn url(&self, resource: &str) -> String {
+        self.account_url(&format!("{resource}.json"))
+    }
+
+    /// Sends with Basic auth. A success answer comes back as it is (its body
+    /// unread); any other is Twilio's error body, as [`TwilioError::Api`].
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, TwilioError> {
+        let resp = request
             .basic_auth(&self.account.account_sid, Some(&self.account.auth_token))
-            .form(form)
             .send()
             .await
-            .map_err(|e| TwilioError::Transport(e.without_url().to_string()))?;
+            .map_err(transport)?;
         let status = resp.status();
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| TwilioError::Transport(e.without_url().to_string()))?;
         if status.is_success() {
-            serde_json::from_slice(&body).map_err(|e| TwilioError::Transport(format!("undocumented answer: {e}")))
-        } else {
-            match serde_json::from_slice::<ApiError>(&body) {
-                Ok(e) => Err(TwilioError::Api(e)),
-                Err(_) => Err(TwilioError::Transport(format!(
-                    "HTTP {status} without Twilio's error body"
-                ))),
-            }
+            return Ok(resp);
         }
+        let body = resp.bytes().await.map_err(transport)?;
+        match serde_json::from_slice::<ApiError>(&body) {
+            Ok(e) => Err(TwilioError::Api(e)),
+            Err(_) => Err(TwilioError::Transport(format!(
+                "HTTP {status} without Twilio's error body"
+            ))),
+        }
+    }
+
+    /// [`Self::send`], then the success answer's JSON body.
+    async fn json<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<T, TwilioError> {
+        let body = self.send(request).await?.bytes().await.map_err(transport)?;
+        serde_json::from_slice(&body).map_err(|e| TwilioError::Transport(format!("undocumented answer: {e}")))
+    }
+
+    async fn post<T: DeserializeOwned>(&self, resource: &str, form: &[(&str, &str)]) -> Result<T, TwilioError> {
+        self.json(self.http.post(self.url(resource)).form(form)).await
+    }
+
+    async fn get<T: DeserializeOwned>(&self, resource: &str, query: &[(&str, &str)]) -> Result<T, TwilioError> {
+        self.json(self.http.get(self.url(resource)).query(query)).await
+    }
+
+    /// A DELETE: Twilio answers 204 with no body.
+    async fn delete(&self, resource: &str) -> Result<(), TwilioError> {
+        self.send(self.http.delete(self.url(resource))).await.map(drop)
     }
 
     /// Places a call (`POST /2010-04-01/Accounts/{sid}/Calls.json`), with
@@ -181,7 +214,3 @@ impl TwilioRest {
         .await
     }
 }
-
-#[cfg(test)]
-#[path = "rest_tests.rs"]
-mod tests;

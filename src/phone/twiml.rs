@@ -92,19 +92,47 @@ pub fn response(verbs: impl IntoIterator<Item = Node>) -> String {
 }
 
 /// Rings softphone `clients` (their identities) for `timeout_secs`; Twilio then requests `action`.
-pub fn dial_clients<'a>(clients: impl IntoIterator<Item = &'a str>, timeout_secs: u32, action: &str) -> String {
+/// With `answered`, the softphone that answers reports it there (its `To` is `client:<identity>`).
+pub fn dial_clients<'a>(
+    clients: impl IntoIterator<Item = &'a str>,
+    timeout_secs: u32,
+    action: &str,
+    answered: Option<&str>,
+) -> String {
     let dial = clients.into_iter().fold(
         Node::new("Dial")
             .attr("timeout", timeout_secs.to_string())
             .attr("action", action),
-        |d, c| d.child(Node::new("Client").text(c)),
+        |d, c| {
+            let mut client = Node::new("Client");
+            if let Some(cb) = answered {
+                client = client
+                    .attr("statusCallbackEvent", "answered completed")
+                    .attr("statusCallbackMethod", "POST")
+                    .attr("statusCallback", cb);
+            }
+            d.child(client.text(c))
+        },
     );
     response([dial])
 }
 
 /// Dials `number` (E.164) showing `caller_id`; with `recording_callback`, records both legs from the answer.
 pub fn dial_number(caller_id: &str, number: &str, recording_callback: Option<&str>) -> String {
+    dial_number_then(caller_id, number, recording_callback, None)
+}
+
+/// As [`dial_number`]; with `action`, Twilio reports the dial's outcome there (`DialCallStatus`, `DialCallDuration`).
+pub fn dial_number_then(
+    caller_id: &str,
+    number: &str,
+    recording_callback: Option<&str>,
+    action: Option<&str>,
+) -> String {
     let mut dial = Node::new("Dial").attr("callerId", caller_id);
+    if let Some(a) = action {
+        dial = dial.attr("action", a);
+    }
     if let Some(cb) = recording_callback {
         dial = dial
             .attr("record", "record-from-answer-dual")
@@ -157,6 +185,25 @@ mod tests {
                     ["user-1", "user-<2>&\"x\""],
                     20,
                     &format!("{base}/voice?step=after-dial&callId=c1"),
+                    None,
+                ),
+            ),
+            (
+                "dial_number_action",
+                dial_number_then(
+                    "+14155550100",
+                    "+442079460958",
+                    None,
+                    Some(&format!("{base}/voice?step=after-dial&callId=c2")),
+                ),
+            ),
+            (
+                "dial_clients_reporting",
+                dial_clients(
+                    ["user-1", "user-2"],
+                    20,
+                    &format!("{base}/voice?step=after-dial&callId=c1"),
+                    Some(&format!("{base}/status?callId=c1&leg=agent")),
                 ),
             ),
             (

@@ -7,7 +7,7 @@ use sqlx::FromRow;
 use super::params::{Column, Statement, Value, insert_sql, named, update_sql, values};
 use super::{Executed, Store, on_read};
 use crate::error::{Error, Result};
-use crate::model::{Call, CallStatus, EndReason, Millis, ParticipantType, Party};
+use crate::model::{Call, CallStatus, Channel, Direction, EndReason, Millis, ParticipantType, Party, PhoneLeg};
 
 /// Every column of `calls`, in one place: the insert, every `SELECT` and the
 /// values bound come from this table (a new column is one row here, one
@@ -41,7 +41,27 @@ const CALL_COLUMNS: &[Column<Call>] = &[
     col("recording_bytes", |c| c.recording_bytes.into()),
     col("recording_error", |c| (&c.recording_error).into()),
     col("callee_name", |c| (&c.callee_name).into()),
+    col("channel", |c| c.channel().as_str().into()),
+    col("provider", |c| leg(c, |p| Some(&p.provider))),
+    col("external_id", |c| leg(c, |p| Some(&p.external_id))),
+    col("direction", |c| c.phone.as_ref().map(|p| p.direction.as_str()).into()),
+    col("from_number", |c| leg(c, |p| Some(&p.from_number))),
+    col("to_number", |c| leg(c, |p| Some(&p.to_number))),
+    col("phone_number_id", |c| leg(c, |p| p.phone_number_id.as_ref())),
+    col("price_micros", |c| c.phone.as_ref().and_then(|p| p.price_micros).into()),
+    col("price_unit", |c| leg(c, |p| p.price_unit.as_ref())),
+    col("provider_status", |c| leg(c, |p| p.provider_status.as_ref())),
+    col("recording_sid", |c| leg(c, |p| p.recording_sid.as_ref())),
+    col("recording_seconds", |c| {
+        c.phone.as_ref().and_then(|p| p.recording_seconds).into()
+    }),
+    col("voicemail", |c| c.phone.as_ref().is_some_and(|p| p.voicemail).into()),
 ];
+
+/// A text field of the call's phone leg (NULL for in-app calls).
+fn leg<'a>(c: &'a Call, f: impl Fn(&'a PhoneLeg) -> Option<&'a String>) -> Value<'a> {
+    c.phone.as_deref().and_then(f).map(String::as_str).into()
+}
 
 /// What a transition may change: the key first, then the columns it sets
 /// (the row's version is the guard, one placeholder after these).
@@ -63,6 +83,40 @@ const UPDATED: &[&str] = &[
 
 static UPDATE_COLUMNS: LazyLock<Vec<&'static Column<Call>>> = LazyLock::new(|| named(CALL_COLUMNS, UPDATED));
 
+/// What a provider's callback may change on a phone call (the version is the guard).
+pub(super) const PHONE_UPDATED: &[&str] = &[
+    "id",
+    "status",
+    "answered_at",
+    "ended_at",
+    "duration",
+    "end_reason",
+    "to_user_id",
+    "to_user_type",
+    "callee_name",
+    "provider_status",
+    "price_micros",
+    "price_unit",
+    "recording_sid",
+    "recording_seconds",
+    "voicemail",
+    "version",
+];
+
+static PHONE_UPDATE_COLUMNS: LazyLock<Vec<&'static Column<Call>>> =
+    LazyLock::new(|| named(CALL_COLUMNS, PHONE_UPDATED));
+static UPDATE_PHONE_CALL: LazyLock<String> = LazyLock::new(|| update_sql("calls", &PHONE_UPDATE_COLUMNS, "version"));
+
+/// Replaces the phone call at `next.version - 1` with `next` (a provider callback's change).
+pub(super) fn update_phone_call(next: &Call) -> Statement<'_> {
+    let mut params = values(PHONE_UPDATE_COLUMNS.iter().copied(), next);
+    params.push((next.version - 1).into());
+    Statement {
+        sql: UPDATE_PHONE_CALL.as_str(),
+        params,
+    }
+}
+
 const fn col(name: &'static str, value: for<'a> fn(&'a Call) -> Value<'a>) -> Column<Call> {
     Column { name, value }
 }
@@ -77,7 +131,7 @@ fn call_cols() -> String {
 }
 
 /// A `SELECT` of calls: `c.<every column>` then `rest`.
-fn select(rest: &str) -> String {
+pub(super) fn select(rest: &str) -> String {
     format!("SELECT {} {rest}", call_cols())
 }
 
@@ -85,7 +139,7 @@ static INSERT_CALL: LazyLock<String> = LazyLock::new(|| insert_sql("calls", CALL
 static UPDATE_CALL: LazyLock<String> = LazyLock::new(|| update_sql("calls", &UPDATE_COLUMNS, "version"));
 
 /// The insert of `call` (all columns).
-fn insert_call(call: &Call) -> Statement<'_> {
+pub(super) fn insert_call(call: &Call) -> Statement<'_> {
     Statement {
         sql: INSERT_CALL.as_str(),
         params: values(CALL_COLUMNS, call),
@@ -143,15 +197,22 @@ static OPEN_ON_NODE: LazyLock<String> = LazyLock::new(|| {
     select("FROM call_lines l JOIN calls c ON c.id = l.call_id AND c.from_user_id = l.user_id WHERE c.node_id = $1")
 });
 
-// Newest first on either side; each arm walks its own index, the outer query
-// merges. `$3` is the keyset cursor: ids strictly below it.
+// Newest first on either side, and the phone calls of the user's numbers
+// that they were not a party to (missed, voicemail, answered by a colleague);
+// each arm walks its own index, the outer query merges. `$3` is the keyset
+// cursor: ids strictly below it.
 static HISTORY: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT * FROM ({}) a UNION ALL SELECT * FROM ({}) b ORDER BY id DESC LIMIT $4",
+        "SELECT * FROM ({}) a UNION ALL SELECT * FROM ({}) b UNION ALL SELECT * FROM ({}) n ORDER BY id DESC LIMIT $4",
         select("FROM calls c WHERE c.tenant_id = $1 AND c.from_user_id = $2 AND c.id < $3 ORDER BY c.id DESC LIMIT $4"),
         select(
             "FROM calls c WHERE c.tenant_id = $1 AND c.to_user_id = $2 AND c.from_user_id <> $2 AND c.id < $3 \
              ORDER BY c.id DESC LIMIT $4"
+        ),
+        select(
+            "FROM phone_assignments pa JOIN calls c ON c.phone_number_id = pa.phone_number_id \
+             WHERE pa.org_id = $1 AND pa.user_id = $2 AND c.tenant_id = $1 AND c.from_user_id <> $2 \
+             AND c.to_user_id <> $2 AND c.id < $3 ORDER BY c.id DESC LIMIT $4"
         ),
     )
 });
@@ -163,7 +224,7 @@ const COUNT_BY_STATUS: &str =
 pub const FIRST_PAGE_CURSOR: &str = "ffffffff-ffff-ffff-ffff-ffffffffffff";
 
 #[derive(FromRow)]
-struct CallRow {
+pub(super) struct CallRow {
     id: String,
     tenant_id: String,
     room_name: String,
@@ -192,6 +253,19 @@ struct CallRow {
     recording_bytes: Option<i64>,
     recording_error: Option<String>,
     callee_name: Option<String>,
+    channel: String,
+    provider: Option<String>,
+    external_id: Option<String>,
+    direction: Option<String>,
+    from_number: Option<String>,
+    to_number: Option<String>,
+    phone_number_id: Option<String>,
+    price_micros: Option<i64>,
+    price_unit: Option<String>,
+    provider_status: Option<String>,
+    recording_sid: Option<String>,
+    recording_seconds: Option<i64>,
+    voicemail: bool,
 }
 
 fn corrupt(what: &str, value: &str) -> Error {
@@ -207,7 +281,29 @@ impl TryFrom<CallRow> for Call {
             s.map(|s| EndReason::parse(&s).ok_or_else(|| corrupt("end reason", &s)))
                 .transpose()
         };
+        let phone = match Channel::parse(&r.channel).ok_or_else(|| corrupt("channel", &r.channel))? {
+            Channel::InApp => None,
+            Channel::Pstn => {
+                let need = |what: &str, v: Option<String>| v.ok_or_else(|| corrupt(what, "NULL"));
+                let direction = need("direction", r.direction)?;
+                Some(Box::new(PhoneLeg {
+                    provider: need("provider", r.provider)?,
+                    external_id: need("external_id", r.external_id)?,
+                    direction: Direction::parse(&direction).ok_or_else(|| corrupt("direction", &direction))?,
+                    from_number: need("from_number", r.from_number)?,
+                    to_number: need("to_number", r.to_number)?,
+                    phone_number_id: r.phone_number_id,
+                    price_micros: r.price_micros,
+                    price_unit: r.price_unit,
+                    provider_status: r.provider_status,
+                    recording_sid: r.recording_sid,
+                    recording_seconds: r.recording_seconds,
+                    voicemail: r.voicemail,
+                }))
+            }
+        };
         Ok(Call {
+            phone,
             caller: Party {
                 kind: kind(&r.from_user_type)?,
                 user_id: r.from_user_id,
@@ -244,7 +340,7 @@ impl TryFrom<CallRow> for Call {
     }
 }
 
-fn rows_to_calls(rows: Vec<CallRow>) -> Result<Vec<Call>> {
+pub(super) fn rows_to_calls(rows: Vec<CallRow>) -> Result<Vec<Call>> {
     rows.into_iter().map(Call::try_from).collect()
 }
 

@@ -6,9 +6,13 @@
 //! one writer connection owned by a group-commit task (one writer is all
 //! SQLite allows) and a reader pool; PostgreSQL one pool.
 
+mod billing;
 mod calls;
+mod numbers;
 mod params;
 mod participants;
+mod phone_calls;
+mod sms;
 mod sqlite_writer;
 pub mod url;
 
@@ -20,8 +24,11 @@ use sqlx::ConnectOptions;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
-pub use calls::CreateOutcome;
+pub use billing::{InvoiceRow, PlanRow, UsageRecord, UsageTotal};
+pub use calls::{CreateOutcome, FIRST_PAGE_CURSOR};
+pub use numbers::{Assignment, MAX_ASSIGNED_NUMBERS, PhoneNumber};
 pub use participants::Participant;
+pub use sms::{Conversation, SmsMessage};
 pub use sqlite_writer::{MAX_BATCH, WRITE_QUEUE};
 
 use crate::error::{Error, Result};

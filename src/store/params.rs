@@ -78,8 +78,8 @@ impl From<bool> for Value<'_> {
     }
 }
 
-/// Parameters kept inline up to this many (the widest statement, `calls`' insert, has 28).
-const INLINE_PARAMS: usize = 32;
+/// Parameters kept inline up to this many (the widest statement, `calls`' insert, has 41).
+const INLINE_PARAMS: usize = 48;
 
 /// The values of `$1..$n`, in order.
 pub type Params<'a> = SmallVec<[Value<'a>; INLINE_PARAMS]>;

@@ -53,6 +53,45 @@ pub struct CallView {
     /// Why the recording is missing a side or stops early (the directory could not be written, a full disk).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recording_error: Option<String>,
+    /// `in_app` or `pstn`.
+    pub channel: crate::model::Channel,
+    /// Phone calls only: the provider's side (each field absent on in-app rows).
+    #[serde(flatten)]
+    pub phone: PhoneFieldsView,
+}
+
+/// The fields a phone call adds to a CallLog row; none of them is present on an in-app row.
+#[derive(Serialize, Debug, Clone, Default, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PhoneFieldsView {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "twilio")]
+    pub provider: Option<String>,
+    /// The provider's id of the call (Twilio's CallSid).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub direction: Option<crate::model::Direction>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "+14155552671")]
+    pub from_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "+14155550100")]
+    pub to_number: Option<String>,
+    /// The org's number the call used (`null` when it has none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_number_id: Option<Option<String>>,
+    /// The provider's price in millionths of `priceUnit` (a cost is positive; `null` until priced).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price_micros: Option<Option<i64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price_unit: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_status: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub voicemail: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recording_seconds: Option<Option<i64>>,
 }
 
 impl From<&Call> for CallView {
@@ -73,12 +112,35 @@ impl From<&Call> for CallView {
             status: c.status,
             end_reason: c.end_reason,
             ended_by: c.ended_by.clone(),
-            recording_url: c
-                .recording_path
-                .as_ref()
-                .map(|_| format!("/api/voip/calls/{}/recording", c.id)),
+            recording_url: match c.phone.as_deref() {
+                Some(p) => p
+                    .recording_sid
+                    .as_ref()
+                    .map(|_| format!("/api/phone/calls/{}/recording", c.id)),
+                None => c
+                    .recording_path
+                    .as_ref()
+                    .map(|_| format!("/api/voip/calls/{}/recording", c.id)),
+            },
             recording_bytes: c.recording_bytes,
             recording_error: c.recording_error.clone(),
+            channel: c.channel(),
+            phone: match c.phone.as_deref() {
+                None => PhoneFieldsView::default(),
+                Some(p) => PhoneFieldsView {
+                    provider: Some(p.provider.clone()),
+                    external_id: Some(p.external_id.clone()),
+                    direction: Some(p.direction),
+                    from_number: Some(p.from_number.clone()),
+                    to_number: Some(p.to_number.clone()),
+                    phone_number_id: Some(p.phone_number_id.clone()),
+                    price_micros: Some(p.price_micros),
+                    price_unit: Some(p.price_unit.clone()),
+                    provider_status: Some(p.provider_status.clone()),
+                    voicemail: Some(p.voicemail),
+                    recording_seconds: Some(p.recording_seconds),
+                },
+            },
         }
     }
 }

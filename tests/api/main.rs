@@ -1,5 +1,6 @@
 //! Integration tests: the real server on 127.0.0.1:0, driven over HTTP and WebSocket, on SQLite and PostgreSQL.
 
+mod fake_twilio;
 mod helpers;
 mod rtc_client;
 
@@ -17,7 +18,11 @@ mod livekit;
 mod media;
 mod media_recovery;
 mod openapi;
+mod phone_calls;
+mod phone_roles;
+mod phone_support;
 mod rest;
 mod restart;
 mod security;
 mod socket;
+mod twilio_rest;
