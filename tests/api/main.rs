@@ -19,6 +19,7 @@ mod media;
 mod media_recovery;
 mod openapi;
 mod phone_calls;
+mod phone_numbers;
 mod phone_roles;
 mod phone_support;
 mod rest;

@@ -94,7 +94,7 @@ async fn the_role_matrix_holds_in_every_listing(b: Backend) {
         404,
         "another org is unknown"
     );
-    let n1 = format!("{numbers}/{}", w.n1);
+    let n1 = format!("/api/phone/numbers/{}", w.n1);
     assert_eq!(status(app.get(&n1, Some(&w.ann)).await), 200);
     assert_eq!(status(app.get(&n1, Some(&w.dee)).await), 404);
     assert_eq!(status(app.get(&n1, Some(&w.t2_admin)).await), 404);

@@ -1,8 +1,8 @@
-//! Numbers and assignments: `/api/orgs/{orgId}/phone-numbers…`, `/api/orgs/{orgId}/users/{userId}/phone-assignments`, `/api/user/phone-assignments`, `/api/phone/numbers/available`.
+//! Numbers and assignments: `/api/phone/numbers…` (list, search, provision, read, relabel or move, release), `/api/orgs/{orgId}/phone-numbers`, the assignments routes.
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, patch};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -11,7 +11,7 @@ use super::Caller;
 use crate::app::AppState;
 use crate::clock::now_ms;
 use crate::error::{Error, ErrorCode, Result};
-use crate::http::json::{ApiJson, ApiPath, ApiQuery};
+use crate::http::json::{ApiJson, ApiPath};
 use crate::model::Scope;
 use crate::store::{MAX_ASSIGNED_NUMBERS, PhoneNumber};
 use crate::telephony::{e164, provider_error};
@@ -23,17 +23,16 @@ pub const NUMBER_SEARCH_MAX: u32 = 50;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/api/phone/numbers", get(visible))
+        .route("/api/phone/numbers/search", post(search))
+        .route("/api/phone/numbers/provision", post(provision))
+        .route("/api/phone/numbers/{id}", get(one).patch(update).delete(release))
         .route("/api/orgs/{org_id}/phone-numbers", get(list).post(add))
-        .route(
-            "/api/orgs/{org_id}/phone-numbers/{id}",
-            patch(relabel).delete(release).get(one),
-        )
         .route(
             "/api/orgs/{org_id}/users/{user_id}/phone-assignments",
             get(assignments).post(assign),
         )
         .route("/api/user/phone-assignments", get(my_assignments))
-        .route("/api/phone/numbers/available", get(available))
 }
 
 pub fn view(n: &PhoneNumber) -> PhoneNumberView {
@@ -62,13 +61,21 @@ async fn list(State(s): State<AppState>, caller: Caller, ApiPath(org): ApiPath<S
     ))
 }
 
-async fn one(
-    State(s): State<AppState>,
-    caller: Caller,
-    ApiPath((org, id)): ApiPath<(String, String)>,
-) -> Result<Json<PhoneNumberView>> {
-    let scope = caller.scope_in(&org)?;
-    let n = s.telephony.store().number(&scope, &id).await?.ok_or_else(no_number)?;
+/// `GET /api/phone/numbers`: every number the caller may see (a member: theirs; an admin: their org's; the platform: all).
+async fn visible(State(s): State<AppState>, caller: Caller) -> Result<Json<Value>> {
+    let numbers = s.telephony.store().numbers(&caller.scope).await?;
+    Ok(Json(
+        json!({ "phoneNumbers": numbers.iter().map(view).collect::<Vec<_>>() }),
+    ))
+}
+
+async fn one(State(s): State<AppState>, caller: Caller, ApiPath(id): ApiPath<String>) -> Result<Json<PhoneNumberView>> {
+    let n = s
+        .telephony
+        .store()
+        .number(&caller.scope, &id)
+        .await?
+        .ok_or_else(no_number)?;
     Ok(Json(view(&n)))
 }
 
@@ -78,9 +85,6 @@ struct AddNumber {
     /// Any spelling `phonenumber` reads as one number (`+1 415 555 0100`).
     number: String,
     label: Option<String>,
-    /// Buy it from Twilio (IncomingPhoneNumbers) with our webhooks; else register one the account already holds.
-    #[serde(default)]
-    provision: bool,
     /// The account's `PN…` sid of a number registered without `provision`.
     provider_sid: Option<String>,
     voice: Option<bool>,
@@ -100,6 +104,7 @@ fn label(l: Option<String>) -> Result<Option<String>> {
     }
 }
 
+/// `POST /api/orgs/{orgId}/phone-numbers`: registers a number the Twilio account already holds.
 async fn add(
     State(s): State<AppState>,
     caller: Caller,
@@ -107,6 +112,40 @@ async fn add(
     ApiJson(body): ApiJson<AddNumber>,
 ) -> Result<(StatusCode, Json<PhoneNumberView>)> {
     caller.must_be_platform()?;
+    let n = register(&s, org, body, false).await?;
+    Ok((StatusCode::CREATED, Json(view(&n))))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Provision {
+    org_id: String,
+    number: String,
+    label: Option<String>,
+}
+
+/// `POST /api/phone/numbers/provision`: buys a number from Twilio (IncomingPhoneNumbers) with our webhooks set, for an org.
+async fn provision(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<Provision>,
+) -> Result<(StatusCode, Json<PhoneNumberView>)> {
+    caller.must_be_platform()?;
+    let add = AddNumber {
+        number: body.number,
+        label: body.label,
+        provider_sid: None,
+        voice: None,
+        sms: None,
+    };
+    let n = register(&s, body.org_id, add, true).await?;
+    Ok((StatusCode::CREATED, Json(view(&n))))
+}
+
+async fn register(s: &AppState, org: String, body: AddNumber, buy: bool) -> Result<PhoneNumber> {
+    if org.is_empty() || org.len() > crate::auth::claims::MAX_CLAIM_ID_LEN {
+        return Err(Error::new(ErrorCode::InvalidRequest, "`orgId` is empty or too long"));
+    }
     let e164 = e164(&body.number)?;
     let mut n = PhoneNumber {
         id: uuid::Uuid::now_v7().to_string(),
@@ -123,7 +162,7 @@ async fn add(
     if s.telephony.store().number_by_e164(&n.e164).await?.is_some() {
         return Err(Error::new(ErrorCode::Conflict, "that number is already held"));
     }
-    if body.provision {
+    if buy {
         let t = s.telephony.twilio()?;
         let base = "/api/phone/webhooks/twilio";
         let bought = t
@@ -141,60 +180,65 @@ async fn add(
         n.sms = bought.capabilities.sms;
     }
     s.telephony.store().insert_number(&n).await?;
-    Ok((StatusCode::CREATED, Json(view(&n))))
+    Ok(n)
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Relabel {
-    label: Option<String>,
+struct Update {
+    /// A new label (`null` or empty clears it).
+    #[serde(default, deserialize_with = "present")]
+    label: Option<Option<String>>,
+    /// Move the number to another org (platform only; its assignments are dropped).
+    org_id: Option<String>,
 }
 
-async fn relabel(
+/// A field given (even as `null`) is `Some`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// `PATCH /api/phone/numbers/{id}`: label (the number's org admin) and org (the platform).
+async fn update(
     State(s): State<AppState>,
     caller: Caller,
-    ApiPath((org, id)): ApiPath<(String, String)>,
-    ApiJson(body): ApiJson<Relabel>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<Update>,
 ) -> Result<Json<PhoneNumberView>> {
-    caller.must_administer(&org)?;
     let store = s.telephony.store();
-    let scope = caller.scope_in(&org)?;
-    let n = store.number(&scope, &id).await?.ok_or_else(no_number)?;
-    let l = label(body.label)?;
-    store.update_number(&n, l.as_deref(), &n.org_id).await?;
-    let n = store.number(&scope, &id).await?.ok_or_else(no_number)?;
+    let n = store.number(&caller.scope, &id).await?.ok_or_else(no_number)?;
+    caller.must_administer(&n.org_id)?;
+    let org = match &body.org_id {
+        Some(o) if *o != n.org_id => {
+            caller.must_be_platform()?;
+            if o.is_empty() || o.len() > crate::auth::claims::MAX_CLAIM_ID_LEN {
+                return Err(Error::new(ErrorCode::InvalidRequest, "`orgId` is empty or too long"));
+            }
+            o.clone()
+        }
+        _ => n.org_id.clone(),
+    };
+    let l = match body.label {
+        Some(l) => label(l)?,
+        None => n.label.clone(),
+    };
+    store.update_number(&n, l.as_deref(), &org).await?;
+    let n = store.number(&Scope::Platform, &id).await?.ok_or_else(no_number)?;
     Ok(Json(view(&n)))
 }
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct ReleaseQuery {
-    /// Also release the number at Twilio (it leaves the account).
-    #[serde(default)]
-    at_provider: bool,
-}
-
-async fn release(
-    State(s): State<AppState>,
-    caller: Caller,
-    ApiPath((org, id)): ApiPath<(String, String)>,
-    ApiQuery(q): ApiQuery<ReleaseQuery>,
-) -> Result<StatusCode> {
-    caller.must_be_platform()?;
+/// `DELETE /api/phone/numbers/{id}`: releases the number (at Twilio too, when it has a `PN…` sid) and drops its assignments.
+async fn release(State(s): State<AppState>, caller: Caller, ApiPath(id): ApiPath<String>) -> Result<StatusCode> {
     let store = s.telephony.store();
-    let n = store
-        .number(&caller.scope_in(&org)?, &id)
-        .await?
-        .ok_or_else(no_number)?;
-    if q.at_provider
-        && let Some(sid) = &n.provider_sid
-    {
-        s.telephony
-            .twilio()?
-            .rest
-            .release_number(sid)
-            .await
-            .map_err(provider_error)?;
+    let n = store.number(&caller.scope, &id).await?.ok_or_else(no_number)?;
+    caller.must_administer(&n.org_id)?;
+    if let Some(sid) = &n.provider_sid {
+        match s.telephony.twilio()?.rest.release_number(sid).await {
+            Ok(()) => {}
+            // Already gone from the account: release it here too.
+            Err(crate::phone::rest::TwilioError::Api(e)) if e.status == 404 => {}
+            Err(e) => return Err(provider_error(e)),
+        }
     }
     store.release_number(&n.id, now_ms()).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -286,7 +330,8 @@ struct Search {
     limit: Option<u32>,
 }
 
-async fn available(State(s): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<Search>) -> Result<Json<Value>> {
+/// `POST /api/phone/numbers/search`: numbers Twilio has for sale (AvailablePhoneNumbers, local).
+async fn search(State(s): State<AppState>, caller: Caller, ApiJson(q): ApiJson<Search>) -> Result<Json<Value>> {
     caller.must_be_platform()?;
     let t = s.telephony.twilio()?;
     let found = t
