@@ -48,6 +48,23 @@ pub fn month_starts(from: Millis, to: Millis) -> Vec<Millis> {
     }
 }
 
+/// `400` unless `[from, to)` is a period of at most [`MAX_INVOICE_PERIOD_DAYS`].
+pub fn check_period(from: Millis, to: Millis) -> Result<()> {
+    if to <= from {
+        return Err(Error::new(
+            ErrorCode::InvalidRequest,
+            "the period's end must be after its start",
+        ));
+    }
+    if to - from > MAX_INVOICE_PERIOD_DAYS * DAY_MS {
+        return Err(Error::new(
+            ErrorCode::InvalidRequest,
+            format!("a period covers at most {MAX_INVOICE_PERIOD_DAYS} days"),
+        ));
+    }
+    Ok(())
+}
+
 /// The plan as the invoice arithmetic takes it.
 fn plan_of(p: &PlanRow) -> Plan {
     Plan {
@@ -92,7 +109,7 @@ pub fn period_usage(totals: &[UsageTotal]) -> PeriodUsage {
 
 impl Telephony {
     /// One `number_months` record per number held and calendar month touched in `[from, to)` (idempotent).
-    async fn record_number_months(&self, org_id: &str, from: Millis, to: Millis) -> Result<()> {
+    pub async fn record_number_months(&self, org_id: &str, from: Millis, to: Millis) -> Result<()> {
         for (id, created, released) in self.store.numbers_held(org_id, from, to).await? {
             let held_to = released.unwrap_or(to).min(to);
             for month in month_starts(created.max(from), held_to) {

@@ -20,6 +20,7 @@ mod media_recovery;
 mod openapi;
 mod phone_calls;
 mod phone_numbers;
+mod phone_races;
 mod phone_roles;
 mod phone_support;
 mod rest;

@@ -198,7 +198,18 @@ async fn the_role_matrix_holds_in_every_listing(b: Backend) {
         assert_eq!(status(app.get(&thread, Some(who)).await), 404);
     }
     // Usage.
-    let period = "from=2020-01-01T00:00:00Z&to=2100-01-01T00:00:00Z";
+    let period = around_now();
+    let (s, body) = app
+        .get(
+            "/api/phone/usage/summary?from=2020-01-01T00:00:00Z&to=2100-01-01T00:00:00Z",
+            Some(&w.t1_admin),
+        )
+        .await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (400, Some("invalid_request")),
+        "at most a year: {body}"
+    );
     assert_eq!(
         status(
             app.get(&format!("/api/phone/usage/summary?{period}"), Some(&w.ann))

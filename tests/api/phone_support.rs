@@ -10,6 +10,14 @@ use crate::helpers::*;
 pub const PUBLIC: &str = "https://sb.example";
 pub const HOOKS: &str = "/api/phone/webhooks/twilio";
 
+/// `from=…&to=…`: a year around now (a usage period is at most 366 days).
+pub fn around_now() -> String {
+    let fmt = &time::format_description::well_known::Rfc3339;
+    let now = time::OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    let (from, to) = (now - time::Duration::days(180), now + time::Duration::days(180));
+    format!("from={}&to={}", from.format(fmt).unwrap(), to.format(fmt).unwrap())
+}
+
 pub struct Phone {
     pub app: TestApp,
     pub fake: FakeTwilio,
@@ -119,7 +127,7 @@ impl Phone {
         let (status, body) = self
             .app
             .get(
-                &format!("/api/phone/usage/details?orgId={org}&from=2020-01-01T00:00:00Z&to=2100-01-01T00:00:00Z"),
+                &format!("/api/phone/usage/details?orgId={org}&{}&limit=200", around_now()),
                 Some(&self.service),
             )
             .await;

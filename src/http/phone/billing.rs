@@ -40,6 +40,17 @@ fn instant(field: &str, text: &str) -> Result<Millis> {
     Ok((t.unix_timestamp_nanos() / 1_000_000) as Millis)
 }
 
+/// Checks the period and records the number-months it has touched so far (idempotent), so they show before any invoice.
+async fn usage_period(s: &AppState, org: &str, q: &Period) -> Result<(Millis, Millis)> {
+    let (from, to) = (instant("from", &q.from)?, instant("to", &q.to)?);
+    crate::telephony::billing::check_period(from, to)?;
+    let now = now_ms();
+    if from < now {
+        s.telephony.record_number_months(org, from, to.min(now)).await?;
+    }
+    Ok((from, to))
+}
+
 /// Usage is for admins: an org admin sees their org's, the platform names one.
 fn usage_org<'a>(caller: &'a Caller, named: Option<&'a str>) -> Result<&'a str> {
     if caller.role == Role::Member {
@@ -60,7 +71,7 @@ struct Period {
 
 async fn summary(State(s): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<Period>) -> Result<Json<Value>> {
     let org = usage_org(&caller, q.org_id.as_deref())?;
-    let (from, to) = (instant("from", &q.from)?, instant("to", &q.to)?);
+    let (from, to) = usage_period(&s, org, &q).await?;
     let totals = s.telephony.store().usage_totals(org, from, to).await?;
     let kinds: Vec<Value> = totals
         .iter()
@@ -76,7 +87,7 @@ async fn summary(State(s): State<AppState>, caller: Caller, ApiQuery(q): ApiQuer
 
 async fn details(State(s): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<Period>) -> Result<Json<Value>> {
     let org = usage_org(&caller, q.org_id.as_deref())?;
-    let (from, to) = (instant("from", &q.from)?, instant("to", &q.to)?);
+    let (from, to) = usage_period(&s, org, &q).await?;
     let limit = super::Page {
         before: None,
         limit: q.limit,
