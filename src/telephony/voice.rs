@@ -263,6 +263,13 @@ impl Telephony {
                     .await?
                 {
                     self.notify_rung(&next, "call.answered_elsewhere").await?;
+                    let accepted = crate::wire::views::ServerMsg::CallAccepted {
+                        call_id: &next.id,
+                        room_name: &next.room_name,
+                        answered_at: next.answered_at.map(crate::wire::views::iso),
+                    }
+                    .to_text();
+                    self.push(&next.tenant_id, user, accepted);
                     self.after_change(&before, &next, now).await?;
                 }
             }
@@ -353,9 +360,14 @@ impl Telephony {
         )))
     }
 
-    /// Frames to the members on a call that just ended.
+    /// Frames to the members on a call that just ended; an inbound call nobody
+    /// took (missed, voicemail, the caller hung up while ringing) is told to the number's members.
     async fn after_change(&self, before: &Call, next: &Call, _now: Millis) -> Result<()> {
         if next.status.is_final() && !before.status.is_final() {
+            let unanswered = next.callee.kind == ParticipantType::Phone;
+            if unanswered && next.phone.as_deref().is_some_and(|l| l.direction == Direction::Inbound) {
+                self.notify_rung(next, "call.missed").await?;
+            }
             let frame = crate::wire::views::ServerMsg::CallEnded {
                 call_id: &next.id,
                 status: next.status,
@@ -408,6 +420,10 @@ impl Telephony {
         };
         let frame = match kind {
             "call.answered_elsewhere" => crate::wire::views::ServerMsg::CallAnsweredElsewhere { call_id: &call.id },
+            "call.missed" => crate::wire::views::ServerMsg::CallMissed {
+                call_id: &call.id,
+                reason: call.end_reason,
+            },
             _ => crate::wire::views::ServerMsg::CallCancelled {
                 call_id: &call.id,
                 reason: Some(crate::model::EndReason::RingTimeout),

@@ -91,6 +91,11 @@ async fn inbound_rings_available_members_then_answered_completed(b: Backend) {
     assert_eq!(row["status"], "ACTIVE");
     assert_eq!(row["toUserId"], "ann");
     assert_eq!(bob.next_of("call.answered_elsewhere").await["callId"], call_id.as_str());
+    assert_eq!(
+        ann.next_of("call.accepted").await["callId"],
+        call_id.as_str(),
+        "the one who took it is told"
+    );
     // The dial ends after 42 s of talk.
     let after = format!("/voice?step=after-dial&callId={call_id}");
     let dial_done = [
@@ -209,7 +214,7 @@ async fn nobody_available_or_no_answer_is_voicemail(b: Backend) {
 
     // Ringing nobody answers: the dial's no-answer turns to voicemail too.
     const SECOND: &str = "CA00000000000000000000000000000003";
-    let _ann_ws = p.app.connect(&agent("t1", "ann")).await;
+    let mut ann_ws = p.app.connect(&agent("t1", "ann")).await;
     let voice = [
         ("CallSid", SECOND),
         ("From", THEIRS),
@@ -227,6 +232,16 @@ async fn nobody_available_or_no_answer_is_voicemail(b: Backend) {
         .await;
     assert!(twiml.contains("<Record"), "{twiml}");
     assert_eq!(p.call(&second).await["voicemail"], true);
+    assert_eq!(
+        ann_ws.next_of("call.cancelled").await["callId"],
+        second.as_str(),
+        "the ringing stopped"
+    );
+    // The caller hangs up after the message: the number's members see it missed.
+    let done = [("CallSid", SECOND), ("CallStatus", "completed"), ("CallDuration", "40")];
+    assert_eq!(p.hook("/status", &done).await.0, 204);
+    let missed = ann_ws.next_of("call.missed").await;
+    assert_eq!(missed["callId"], second.as_str());
 }
 
 async fn a_bad_or_missing_signature_is_403_and_changes_nothing(b: Backend) {

@@ -1,8 +1,11 @@
 // The agent console: availability, the customers to call (searchable), incoming
-// calls (banner, ring), the call, the history with "Call back".
+// calls (banner, ring), the call, the history with "Call back", and the phone
+// line (js/pstn.js: numbers, softphone, ringing phone calls) and texts (js/sms.js).
 
 import { api } from "./client.js";
 import { startPage } from "./page.js";
+import { PhoneLine } from "./pstn.js";
+import { Texts } from "./sms.js";
 import { $, explain, notice } from "./ui.js";
 
 /** How long typing pauses before the customer search runs. */
@@ -76,6 +79,12 @@ if (page) {
   sig.on("open", loadCustomers);
   onChange(loadCustomers);
 
+  // Phone calls and texts (Twilio): shown here, a phone call's audio is a softphone's.
+  const line = new PhoneLine(sig, refreshHistory);
+  const texts = new Texts(sig, line);
+  window.demo = Object.assign(window.demo || {}, { line, texts });
+
   sig.connect();
   refreshHistory();
+  line.load();
 }

@@ -58,6 +58,8 @@ export class Incoming {
   }
 
   show(call) {
+    // A phone call rings the Twilio softphone, not this banner (js/pstn.js shows it).
+    if (call.channel === "pstn") return;
     if (this.phone.busy()) return;
     if (this.ringing?.callId === call.callId) return;
     notice("");

@@ -189,7 +189,8 @@ export class Phone {
       return;
     }
     const myId = me()?.userId;
-    const open = (welcome.activeCalls || []).find((c) => c.status === "ACTIVE" || c.fromUserId === myId);
+    // (A phone call's media is the Twilio softphone's: nothing to rejoin here.)
+    const open = (welcome.activeCalls || []).find((c) => c.channel !== "pstn" && (c.status === "ACTIVE" || c.fromUserId === myId));
     if (open) this.rejoin(open, myId);
   }
 

@@ -1,4 +1,6 @@
-// Small UI helpers shared by the agent console and the customer page.
+// Small UI helpers shared by the agent console and the customer page: the
+// notice, every error code in words, durations, and the call history (in-app
+// calls and, on the agent console, phone calls with their voicemail).
 
 import { token } from "./client.js";
 
@@ -60,6 +62,8 @@ const WORDS = {
   conflict: "Something changed at the same moment; try again.",
   recording_not_found: "There is no recording of this call.",
   media_unavailable: "This server cannot do that with the call's audio and video.",
+  // phone calls and texts
+  provider_error: "The phone provider (Twilio) refused the request or could not be reached.",
   // the server
   unavailable: "The server is busy; try again in a moment.",
   cluster_unavailable: "That person is connected to another server, which cannot be reached right now; try again in a moment.",
@@ -69,6 +73,16 @@ const WORDS = {
 /** What an error means, in words. */
 export function explain(err) {
   return WORDS[err?.code] || err?.message || "Something went wrong.";
+}
+
+/**
+ * What a phone route's refusal means: the server's own message where it is
+ * more precise than the generic words (it names the setting to change, or
+ * what Twilio said), else `explain`.
+ */
+export function explainPhone(err) {
+  const precise = ["unavailable", "provider_error", "invalid_request", "not_found", "forbidden"];
+  return precise.includes(err?.code) && err.message ? err.message : explain(err);
 }
 
 /** Every code `explain` has words for (the tests check the list is complete). */
@@ -99,8 +113,31 @@ export function otherOf(r, me) {
 }
 
 /**
+ * The far end of a phone call (`channel: "pstn"`): its number, and the
+ * colleague who took or placed it when that was not `me`.
+ */
+function phoneOther(r, me) {
+  const outgoing = r.direction === "outbound";
+  const member = outgoing
+    ? r.fromUserType === "CRM_USER" && r.fromUserId !== me.userId && (r.callerName || r.fromUserId)
+    : r.toUserType === "CRM_USER" && r.toUserId !== me.userId && (r.calleeName || r.toUserId);
+  return {
+    outgoing,
+    name: outgoing ? r.toNumber : r.fromNumber,
+    colleague: member ? `${outgoing ? "placed" : "answered"} by ${member}` : "",
+  };
+}
+
+/** A phone call's price ("USD 0.0085"), or "" when the provider has not said it yet. */
+function priceText(r) {
+  if (r.priceMicros == null) return "";
+  return `${r.priceUnit || "USD"} ${(r.priceMicros / 1e6).toFixed(4)}`;
+}
+
+/**
  * Renders the call history. `callBack(row)`, when given, adds a Call back
- * button to missed and declined rows whose other person `canCall`.
+ * button to missed and declined in-app rows whose other person `canCall`
+ * (a phone call is called back from a softphone, not from here).
  */
 export async function renderHistory(tbody, rows, me, { callBack, canCall } = {}) {
   tbody.replaceChildren();
@@ -113,35 +150,64 @@ export async function renderHistory(tbody, rows, me, { callBack, canCall } = {})
     return;
   }
   for (const r of rows) {
+    const pstn = r.channel === "pstn";
     const tr = tbody.insertRow();
     tr.dataset.callId = r.id;
     tr.dataset.status = r.status;
-    const other = otherOf(r, me);
+    tr.dataset.channel = r.channel || "in_app";
     const when = tr.insertCell();
     when.className = "when";
     when.textContent = new Date(r.startedAt).toLocaleString();
     const who = tr.insertCell();
     who.className = "who";
-    who.dataset.who = other.name;
-    who.textContent = `${other.outgoing ? "→" : "←"} ${other.name}`;
-    if (callBack && ["MISSED", "DECLINED", "CANCELLED", "BUSY"].includes(r.status) && (!canCall || canCall(other))) {
-      const btn = document.createElement("button");
-      btn.className = "link callback";
-      btn.textContent = "Call back";
-      btn.dataset.callBack = other.id;
-      btn.onclick = () => callBack(other);
-      who.append(btn);
+    if (pstn) {
+      const other = phoneOther(r, me);
+      who.dataset.who = other.name;
+      const tag = document.createElement("span");
+      tag.className = "channel-tag";
+      tag.textContent = "phone";
+      who.append(`${other.outgoing ? "→" : "←"} ${other.name} `, tag);
+      const line = document.createElement("div");
+      line.className = "via";
+      line.textContent = [other.outgoing ? `from ${r.fromNumber}` : `to ${r.toNumber}`, other.colleague].filter(Boolean).join(" · ");
+      who.append(line);
+    } else {
+      const other = otherOf(r, me);
+      who.dataset.who = other.name;
+      who.textContent = `${other.outgoing ? "→" : "←"} ${other.name}`;
+      if (callBack && ["MISSED", "DECLINED", "CANCELLED", "BUSY"].includes(r.status) && (!canCall || canCall(other))) {
+        const btn = document.createElement("button");
+        btn.className = "link callback";
+        btn.textContent = "Call back";
+        btn.dataset.callBack = other.id;
+        btn.onclick = () => callBack(other);
+        who.append(btn);
+      }
     }
     const st = tr.insertCell();
     st.textContent = STATUS_WORDS[r.status] || r.status;
+    if (pstn && r.voicemail) st.textContent += " · voicemail";
     st.className = `status status-${r.status.toLowerCase()}`;
+    if (pstn && priceText(r)) {
+      const price = document.createElement("div");
+      price.className = "price";
+      price.textContent = priceText(r);
+      st.append(price);
+    }
     const dur = tr.insertCell();
     dur.className = "duration";
     dur.textContent = r.status === "COMPLETED" || r.status === "FAILED" ? fmtDuration(r.duration) : "—";
     dur.dataset.duration = r.duration;
     const rec = tr.insertCell();
     rec.className = "recording";
-    if (r.recordingUrl) {
+    if (r.recordingUrl && pstn) {
+      const link = document.createElement("button");
+      link.className = "link";
+      const secs = r.recordingSeconds != null ? ` (${fmtDuration(r.recordingSeconds)})` : "";
+      link.textContent = `${r.voicemail ? "Play voicemail" : "Play recording"}${secs}`;
+      link.onclick = () => playPhoneRecording(rec, r.recordingUrl);
+      rec.append(link);
+    } else if (r.recordingUrl) {
       const link = document.createElement("button");
       link.className = "link";
       link.textContent = "Play recording";
@@ -181,4 +247,31 @@ async function playRecording(cell, url, names) {
     label.append(audio);
     cell.append(label);
   }
+}
+
+/**
+ * A phone call's recording or voicemail (audio/mpeg, streamed from Twilio by
+ * the server). That route takes the token only in the Authorization header
+ * (no `?access_token=`), so the audio is fetched here and played from a blob URL.
+ */
+async function playPhoneRecording(cell, url) {
+  const button = cell.querySelector("button");
+  if (button) button.disabled = true;
+  let res;
+  try {
+    res = await fetch(url, { headers: { authorization: `Bearer ${token()}` } });
+  } catch {
+    res = null;
+  }
+  if (!res?.ok) {
+    const body = res && (await res.json().catch(() => null));
+    const err = { code: body?.error?.code || "http_error", message: body?.error?.message };
+    notice(`The recording is not available: ${explainPhone(err)}`, "error");
+    if (button) button.disabled = false;
+    return;
+  }
+  const audio = document.createElement("audio");
+  audio.controls = true;
+  audio.src = URL.createObjectURL(await res.blob());
+  cell.replaceChildren(audio);
 }

@@ -1,119 +1,32 @@
 // Browser tests of the web demo: a real switchboard (debug build, --dev, a
 // temporary SQLite file) and Debian's chromium driven by playwright-core, two
-// contexts with fake media devices. Screenshots go to ./artifacts/.
+// contexts with fake media devices. Screenshots go to ./artifacts/. The
+// phone line and texts (Twilio configured) are in phone.test.mjs.
 //
 // Run: npm test --prefix web-demo/tests (scripts/test.sh builds the server first).
 
 import { after, afterEach, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { eventually, fits, noticeText, shot, startDemo, WAIT } from "./harness.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, "../..");
-const artifacts = join(here, "artifacts");
-const bin = process.env.SWITCHBOARD_BIN || join(root, "target/debug/switchboard");
 const RING_SECS = 4;
-const WAIT = 30_000;
 
-const CHROMIUM_FLAGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--use-fake-ui-for-media-stream",
-  "--use-fake-device-for-media-stream",
-];
-
-let server;
-let browser;
-/** Browser contexts of the running test: closed after it, passed or failed. */
-const contexts = new Set();
-let base;
-let tmp;
-
-function freePort() {
-  return new Promise((ok) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => ok(port));
-    });
-  });
-}
+let demo;
 
 before(async () => {
-  mkdirSync(artifacts, { recursive: true });
-  tmp = mkdtempSync(join(tmpdir(), "switchboard-demo-"));
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  server = spawn(
-    bin,
-    [
-      "--dev",
-      "--addr", `127.0.0.1:${port}`,
-      "--database-url", `sqlite://${join(tmp, "demo.db")}`,
-      "--rtc-port", "0",
-      "--recording-dir", join(tmp, "recordings"),
-      "--ring-timeout-secs", String(RING_SECS),
-      "--call-rate-per-minute", "1000",
-      "--call-rate-burst", "1000",
-    ],
-    { stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "warn,rtc_dtls=error,rtc_ice=error" } },
-  );
-  for (let i = 0; ; i++) {
-    try {
-      if ((await fetch(`${base}/healthz`)).ok) break;
-    } catch {}
-    if (i > 300) throw new Error(`switchboard did not start (${bin})`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: CHROMIUM_FLAGS });
+  demo = await startDemo({ args: ["--ring-timeout-secs", String(RING_SECS)] });
 });
 
 afterEach(async () => {
-  for (const c of contexts) await c.close().catch(() => {});
-  contexts.clear();
+  await demo.closeContexts();
 });
 
 after(async () => {
-  await browser?.close();
-  server?.kill("SIGTERM");
-  rmSync(tmp, { recursive: true, force: true });
+  await demo?.stop();
 });
 
 /** A signed-in page for a quick-pick person ("Agent Alice", "Customer Carol", ...). */
-async function signIn(pick, { deniedMedia = false, phone = false, init = null } = {}) {
-  const viewport = phone ? { width: 390, height: 844 } : { width: 1100, height: 900 };
-  const context = await browser.newContext({ permissions: ["microphone", "camera"], viewport, hasTouch: phone });
-  contexts.add(context);
-  const page = await context.newPage();
-  page.on("pageerror", (e) => console.error(`[${pick}] page error:`, e.message));
-  if (init) await page.addInitScript(init);
-  if (deniedMedia) {
-    await page.addInitScript(() => {
-      navigator.mediaDevices.getUserMedia = async () => {
-        throw new DOMException("Permission denied", "NotAllowedError");
-      };
-    });
-  }
-  await page.goto(`${base}/`);
-  await page.getByRole("button", { name: pick }).click();
-  await page.waitForURL(/\/(agent|customer)\.html$/);
-  await page.locator('#conn[data-state="online"]').waitFor({ timeout: WAIT });
-  return page;
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
-}
+const signIn = (pick, options) => demo.signIn(pick, options);
 
 /** Bytes of inbound audio in the page's current peer connection. */
 async function inboundAudioBytes(page) {
@@ -126,20 +39,6 @@ async function inboundAudioBytes(page) {
     });
     return bytes;
   });
-}
-
-async function eventually(what, fn, timeout = WAIT) {
-  const end = Date.now() + timeout;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-async function noticeText(page) {
-  return (await page.locator("#notice").textContent()) || "";
 }
 
 /** The first history row: { status, duration }. */
@@ -278,10 +177,9 @@ test("the customer's list of agents follows agents live", async () => {
   await customer.locator("#agents li").first().waitFor({ timeout: WAIT });
   assert.equal(await zoe.count(), 0, "Zoe is not listed before she signs in");
   // Agent Zoe signs in (custom form).
-  const context = await browser.newContext({ permissions: ["microphone", "camera"] });
-  contexts.add(context);
+  const context = await demo.newContext({ permissions: ["microphone", "camera"] });
   const agent = await context.newPage();
-  await agent.goto(`${base}/`);
+  await agent.goto(`${demo.base}/`);
   await agent.fill("#custom [name=userId]", "agent-zoe");
   await agent.fill("#custom [name=firstName]", "Zoe");
   await agent.locator("#custom button[type=submit]").click();
@@ -496,10 +394,9 @@ test("an incoming call in a background tab flashes the title and notifies", asyn
 });
 
 test("the sign-in page says why a pasted token is refused", async () => {
-  const context = await browser.newContext();
-  contexts.add(context);
+  const context = await demo.newContext();
   const page = await context.newPage();
-  await page.goto(`${base}/`);
+  await page.goto(`${demo.base}/`);
   await page.locator("#paste [name=token]").fill("this is not a token");
   await page.getByRole("button", { name: "Use this token" }).click();
   await eventually("not a token", async () => /not an access token/.test(await noticeText(page)));
@@ -532,23 +429,41 @@ test("every error code the server can send has words", async () => {
   assert.deepEqual(missing.missing, []);
 });
 
-test("each page fits a 390 px phone, with touch-sized buttons", async () => {
-  const fits = async (page, what) => {
-    const width = await page.evaluate(() => document.documentElement.scrollWidth);
-    assert.ok(width <= 390, `${what}: ${width} px wide`);
-    const small = await page.evaluate(() =>
-      [...document.querySelectorAll("button, select, input:not([type=checkbox]):not([type=radio])")]
-        .filter((e) => e.offsetParent !== null)
-        .map((e) => [e.id || e.textContent.trim() || e.name, Math.round(e.getBoundingClientRect().height)])
-        .filter(([, h]) => h < 44),
-    );
-    assert.deepEqual(small, [], `${what}: targets under 44 px`);
-    await shot(page, `phone-${what}`);
+test("without Twilio the phone line says how to turn it on, and a text is refused in words", async () => {
+  // A number registered for Alice (no Twilio needed for that), so the console offers to text from it.
+  const service = await demo.devToken({ serviceRole: true });
+  const post = async (path, body) => {
+    const res = await fetch(`${demo.base}${path}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${service}`, "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    assert.ok(res.ok, `${path}: ${res.status}`);
+    return res.json();
   };
-  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, hasTouch: true });
-  contexts.add(context);
+  const number = await post("/api/orgs/acme/phone-numbers", { number: "+14155550199" });
+  await post("/api/orgs/acme/users/agent-alice/phone-assignments", { phoneNumberIds: [number.id] });
+  const agent = await signIn("Agent Alice");
+  await agent.locator('#softphone-status[data-state="off"]').waitFor({ timeout: WAIT });
+  assert.match(await agent.locator("#softphone-status").textContent(), /No softphone here: phone calls are not configured on this server \(TWILIO_ACCOUNT_SID, docs\/phone\.md\)/);
+  const setup = await agent.locator("#phone-setup").textContent();
+  for (const v of ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "SWITCHBOARD_PUBLIC_URL", "TWILIO_TWIML_APP_SID", "TWILIO_API_KEY", "TWILIO_API_SECRET", "GET /api/phone/token", "docs/phone.md"]) {
+    assert.ok(setup.includes(v), `the setup note names ${v}`);
+  }
+  await agent.locator('#phone-numbers [data-number="+14155550199"]').waitFor({ timeout: WAIT });
+  assert.match(await agent.locator("#threads").textContent(), /No texts yet/);
+  await agent.locator("#reply [name=to]").fill("+14155552671");
+  await agent.locator("#reply [name=body]").fill("Hello");
+  await agent.getByRole("button", { name: "Send" }).click();
+  await agent.locator("#reply-error").waitFor({ timeout: WAIT });
+  assert.match(await agent.locator("#reply-error").textContent(), /The text was not sent: phone calls are not configured on this server/);
+  await shot(agent, "agent-phone-not-configured");
+});
+
+test("each page fits a 390 px phone, with touch-sized buttons", async () => {
+  const context = await demo.newContext({ viewport: { width: 390, height: 844 }, hasTouch: true });
   const signin = await context.newPage();
-  await signin.goto(`${base}/`);
+  await signin.goto(`${demo.base}/`);
   await fits(signin, "signin");
   const agent = await signIn("Agent Alice", { phone: true });
   const customer = await signIn("Customer Carol", { phone: true });
