@@ -107,7 +107,8 @@ pub fn routes(dev: bool) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(voip::router())
         .merge(participants::router())
         .merge(recording::router())
-        .merge(admin::router());
+        .merge(admin::router())
+        .merge(phone::router());
     let mut all = utoipa_axum::router::OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .nest("/api", api)
         .merge(health::router());
@@ -149,7 +150,6 @@ pub fn router(state: AppState) -> Router {
             .with_state(state.clone()),
     );
     let mut app = documented
-        .merge(phone::router())
         .route_layer(axum::middleware::from_fn(request_span))
         .merge(document)
         .merge(api_fallbacks)

@@ -28,6 +28,9 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         (name = "recordings", description = "Recorded calls (embedded media mode)"),
         (name = "socket", description = "The signaling WebSocket"),
         (name = "admin", description = "Provisioning, with a service_role key"),
+        (name = "phone", description = "Phone numbers, phone calls and texts through Twilio (docs/phone.md)"),
+        (name = "phone webhooks", description = "Twilio's callbacks, checked against X-Twilio-Signature"),
+        (name = "billing", description = "Usage, plans and invoices"),
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "dev", description = "Development mode only"),
     )

@@ -1,11 +1,12 @@
 //! Usage and invoices: `/api/phone/usage/{summary,details}`, `/api/admin/plans/{orgId}`, `/api/admin/invoices…`.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, put};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::Caller;
 use crate::app::AppState;
@@ -20,13 +21,13 @@ use crate::wire::views::iso;
 /// Most invoices one listing returns.
 pub const INVOICE_LIST_MAX: i64 = 100;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/phone/usage/summary", get(summary))
-        .route("/api/phone/usage/details", get(details))
-        .route("/api/admin/plans/{org_id}", put(put_plan).get(get_plan))
-        .route("/api/admin/invoices", get(list_invoices).post(create_invoice))
-        .route("/api/admin/invoices/{id}", get(one_invoice))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(summary))
+        .routes(routes!(details))
+        .routes(routes!(put_plan, get_plan))
+        .routes(routes!(list_invoices, create_invoice))
+        .routes(routes!(one_invoice))
 }
 
 /// An RFC 3339 time as Unix milliseconds, or `400` naming `field`.
@@ -59,16 +60,36 @@ fn usage_org<'a>(caller: &'a Caller, named: Option<&'a str>) -> Result<&'a str> 
     caller.org_or(named)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Period {
+    /// Start, RFC 3339 (inclusive).
+    #[param(example = "2026-11-01T00:00:00Z")]
     from: String,
+    /// End, RFC 3339 (exclusive); at most 366 days after `from`.
+    #[param(example = "2026-12-01T00:00:00Z")]
     to: String,
+    /// The org (the platform must name one; an org admin may name only their own).
+    #[param(example = "t1")]
     org_id: Option<String>,
+    /// Details: `nextCursor` of the previous page.
     before: Option<String>,
+    /// Details: page size, 1 to 200 (default 50).
     limit: Option<i64>,
 }
 
+/// An org's usage in a period, per kind (call minutes per direction, SMS segments, number-months, recording minutes).
+#[utoipa::path(get, path = "/phone/usage/summary", tag = "billing",
+    security(("service_key" = []), ("bearer" = [])),
+    params(Period),
+    responses(
+        (status = 200, description = "`{orgId, from, to, usage: [{kind, records, quantity, pricedRecords, providerPriceMicros}]}`", body = Object),
+        (status = 400, description = "A bad period, or the platform named no org", body = crate::error::ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = crate::error::ErrorBody),
+        (status = 403, description = "A member (usage is for admins)", body = crate::error::ErrorBody),
+        (status = 404, description = "Another org", body = crate::error::ErrorBody),
+    ))]
 async fn summary(State(s): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<Period>) -> Result<Json<Value>> {
     let org = usage_org(&caller, q.org_id.as_deref())?;
     let (from, to) = usage_period(&s, org, &q).await?;
@@ -85,6 +106,17 @@ async fn summary(State(s): State<AppState>, caller: Caller, ApiQuery(q): ApiQuer
     ))
 }
 
+/// An org's usage records in a period, newest first, a page at a time.
+#[utoipa::path(get, path = "/phone/usage/details", tag = "billing",
+    security(("service_key" = []), ("bearer" = [])),
+    params(Period),
+    responses(
+        (status = 200, description = "`{orgId, records: [{id, kind, quantity, priceMicros, priceSource, refId, occurredAt}], nextCursor}`", body = Object),
+        (status = 400, description = "A bad period or page", body = crate::error::ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = crate::error::ErrorBody),
+        (status = 403, description = "A member (usage is for admins)", body = crate::error::ErrorBody),
+        (status = 404, description = "Another org", body = crate::error::ErrorBody),
+    ))]
 async fn details(State(s): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<Period>) -> Result<Json<Value>> {
     let org = usage_org(&caller, q.org_id.as_deref())?;
     let (from, to) = usage_period(&s, org, &q).await?;
@@ -108,8 +140,11 @@ async fn details(State(s): State<AppState>, caller: Caller, ApiQuery(q): ApiQuer
     Ok(Json(json!({"orgId": org, "records": records, "nextCursor": next})))
 }
 
-#[derive(Deserialize)]
+/// An org's plan: fees in minor units, rates in millionths of the currency per unit, markup in basis points.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"currency": "USD", "monthlyFeeMinor": 2500, "includedMinutes": 100, "perMinuteMicros": 13000,
+    "perSmsSegmentMicros": 7900, "perNumberMonthMicros": 1150000, "perRecordingMinuteMicros": 2500, "markupBps": 2000}))]
 struct PlanBody {
     /// ISO 4217, e.g. `USD`.
     currency: String,
@@ -135,6 +170,17 @@ fn plan_view(p: &PlanRow) -> Value {
 /// Largest rate or fee accepted (a guard against typos in the wrong unit, and against overflow).
 pub const MAX_RATE: i64 = 1_000_000_000_000;
 
+/// Sets an org's plan (platform only).
+#[utoipa::path(put, path = "/admin/plans/{org_id}", tag = "billing",
+    security(("service_key" = []), ("bearer" = [])),
+    params(("org_id" = String, Path, description = "The org (tenant) id", example = "t1")),
+    request_body = PlanBody,
+    responses(
+        (status = 200, description = "The plan as stored", body = Object),
+        (status = 400, description = "A malformed body, a bad currency or rate", body = crate::error::ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = crate::error::ErrorBody),
+        (status = 403, description = "Not a platform admin", body = crate::error::ErrorBody),
+    ))]
 async fn put_plan(
     State(s): State<AppState>,
     caller: Caller,
@@ -179,6 +225,16 @@ async fn put_plan(
     Ok(Json(plan_view(&p)))
 }
 
+/// An org's plan (its admin or the platform).
+#[utoipa::path(get, path = "/admin/plans/{org_id}", tag = "billing",
+    security(("service_key" = []), ("bearer" = [])),
+    params(("org_id" = String, Path, description = "The org (tenant) id", example = "t1")),
+    responses(
+        (status = 200, description = "The plan", body = Object),
+        (status = 401, description = "No token, or a bad one", body = crate::error::ErrorBody),
+        (status = 403, description = "A member", body = crate::error::ErrorBody),
+        (status = 404, description = "Another org, or no plan", body = crate::error::ErrorBody),
+    ))]
 async fn get_plan(State(s): State<AppState>, caller: Caller, ApiPath(org): ApiPath<String>) -> Result<Json<Value>> {
     caller.must_administer(&org)?;
     let p = s
@@ -198,14 +254,26 @@ fn invoice_view(i: &InvoiceRow) -> Result<Value> {
     )
 }
 
-#[derive(Deserialize)]
+/// `POST /api/admin/invoices`.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"orgId": "t1", "periodStart": "2026-11-01T00:00:00Z", "periodEnd": "2026-12-01T00:00:00Z"}))]
 struct NewInvoice {
     org_id: String,
     period_start: String,
     period_end: String,
 }
 
+/// Builds an invoice of an org's period from its usage on its plan: the lines sum exactly to the total (platform only).
+#[utoipa::path(post, path = "/admin/invoices", tag = "billing",
+    security(("service_key" = []), ("bearer" = [])),
+    request_body = NewInvoice,
+    responses(
+        (status = 201, description = "`{id, orgId, periodStart, periodEnd, currency, totalMinor, lines: [{item, quantity, amountMinor}], createdAt}`", body = Object),
+        (status = 400, description = "A malformed body, a bad period, or no plan", body = crate::error::ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = crate::error::ErrorBody),
+        (status = 403, description = "Not a platform admin", body = crate::error::ErrorBody),
+    ))]
 async fn create_invoice(
     State(s): State<AppState>,
     caller: Caller,
@@ -220,13 +288,27 @@ async fn create_invoice(
     Ok((StatusCode::CREATED, Json(invoice_view(&row)?)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct InvoiceList {
+    /// The org (the platform must name one).
+    #[param(example = "t1")]
     org_id: Option<String>,
     limit: Option<i64>,
 }
 
+/// An org's invoices, newest first (its admin or the platform).
+#[utoipa::path(get, path = "/admin/invoices", tag = "billing",
+    security(("service_key" = []), ("bearer" = [])),
+    params(InvoiceList),
+    responses(
+        (status = 200, description = "`{invoices: [...]}`", body = Object),
+        (status = 400, description = "The platform named no org", body = crate::error::ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = crate::error::ErrorBody),
+        (status = 403, description = "A member", body = crate::error::ErrorBody),
+        (status = 404, description = "Another org", body = crate::error::ErrorBody),
+    ))]
 async fn list_invoices(
     State(s): State<AppState>,
     caller: Caller,
@@ -239,6 +321,15 @@ async fn list_invoices(
     Ok(Json(json!({"invoices": list})))
 }
 
+/// One invoice (its org's admin or the platform; anyone else: 404).
+#[utoipa::path(get, path = "/admin/invoices/{id}", tag = "billing",
+    security(("service_key" = []), ("bearer" = [])),
+    params(("id" = String, Path, description = "The invoice's id", example = "01a1fd42-a4bc-72a9-b928-68b62659c84c")),
+    responses(
+        (status = 200, description = "The invoice", body = Object),
+        (status = 401, description = "No token, or a bad one", body = crate::error::ErrorBody),
+        (status = 404, description = "No such invoice the caller may see", body = crate::error::ErrorBody),
+    ))]
 async fn one_invoice(State(s): State<AppState>, caller: Caller, ApiPath(id): ApiPath<String>) -> Result<Json<Value>> {
     if caller.role == Role::Member {
         return Err(Error::new(ErrorCode::NotFound, "no such invoice"));

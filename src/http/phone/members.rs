@@ -1,10 +1,11 @@
 //! An org's members as its admins manage them: `GET /api/orgs/{orgId}/members` (CRM users, their roles and numbers).
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::Caller;
 use crate::app::AppState;
@@ -15,11 +16,12 @@ use crate::model::ParticipantType;
 /// Most members one listing returns.
 pub const MEMBERS_MAX: i64 = 200;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/orgs/{org_id}/members", get(members))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(members))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct Query {
     /// Name, email or id contains this (case-insensitive).
@@ -27,6 +29,17 @@ struct Query {
     limit: Option<i64>,
 }
 
+/// The org's CRM users (those who signed in or were provisioned), their roles and numbers; the org's admin or the platform.
+#[utoipa::path(get, path = "/orgs/{org_id}/members", tag = "phone",
+    security(("service_key" = []), ("bearer" = [])),
+    params(("org_id" = String, Path, description = "The org (tenant) id", example = "t1"), Query),
+    responses(
+        (status = 200, description = "`{orgId, members: [{userId, firstName, lastName, email, role, phoneNumberIds}]}`", body = Object),
+        (status = 400, description = "A bad `limit`", body = crate::error::ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = crate::error::ErrorBody),
+        (status = 403, description = "A member of the org", body = crate::error::ErrorBody),
+        (status = 404, description = "Another org", body = crate::error::ErrorBody),
+    ))]
 async fn members(
     State(s): State<AppState>,
     caller: Caller,

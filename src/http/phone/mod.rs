@@ -5,6 +5,7 @@
 //! else a member. Handlers pass the caller's [`Scope`] to the store, whose
 //! queries do the filtering; another org's rows are `404`, as unknown ids.
 
+mod assignments;
 mod billing;
 mod calls;
 mod members;
@@ -14,7 +15,6 @@ mod webhooks;
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
@@ -25,10 +25,11 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::http::extract::bearer_token;
 use crate::model::{ParticipantType, Role, Scope};
 
-/// Every phone route (full paths), merged beside the documented API.
-pub fn router() -> Router<AppState> {
-    Router::new()
+/// Every phone route, under `/api` with the rest of the documented API.
+pub fn router() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    utoipa_axum::router::OpenApiRouter::new()
         .merge(numbers::router())
+        .merge(assignments::router())
         .merge(members::router())
         .merge(calls::router())
         .merge(sms::router())
@@ -140,9 +141,13 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 /// `?before=&limit=` of the phone listings.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Page {
+    /// `nextCursor` of the previous page.
     pub before: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    #[param(example = 20)]
     pub limit: Option<i64>,
 }
 

@@ -1,11 +1,11 @@
-//! Numbers and assignments: `/api/phone/numbers…` (list, search, provision, read, relabel or move, release), `/api/orgs/{orgId}/phone-numbers`, the assignments routes.
+//! Numbers: `/api/phone/numbers…` (list, search, provision, read, relabel or move, release) and `/api/orgs/{orgId}/phone-numbers`.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::Caller;
 use crate::app::AppState;
@@ -13,26 +13,48 @@ use crate::clock::now_ms;
 use crate::error::{Error, ErrorCode, Result};
 use crate::http::json::{ApiJson, ApiPath};
 use crate::model::Scope;
-use crate::store::{MAX_ASSIGNED_NUMBERS, PhoneNumber};
+use crate::store::PhoneNumber;
 use crate::telephony::{e164, provider_error};
-use crate::wire::phone::{AssignmentView, AssignmentsView, PhoneNumberView};
+use crate::wire::phone::PhoneNumberView;
 use crate::wire::views::iso;
 
 /// Most numbers one search returns.
 pub const NUMBER_SEARCH_MAX: u32 = 50;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/phone/numbers", get(visible))
-        .route("/api/phone/numbers/search", post(search))
-        .route("/api/phone/numbers/provision", post(provision))
-        .route("/api/phone/numbers/{id}", get(one).patch(update).delete(release))
-        .route("/api/orgs/{org_id}/phone-numbers", get(list).post(add))
-        .route(
-            "/api/orgs/{org_id}/users/{user_id}/phone-assignments",
-            get(assignments).post(assign),
-        )
-        .route("/api/user/phone-assignments", get(my_assignments))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(visible))
+        .routes(routes!(search))
+        .routes(routes!(provision))
+        .routes(routes!(one, update, release))
+        .routes(routes!(list, add))
+}
+
+/// A list of numbers.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct PhoneNumberList {
+    phone_numbers: Vec<PhoneNumberView>,
+}
+
+/// A number Twilio has for sale.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct ForSale {
+    e164: String,
+    friendly_name: String,
+    locality: Option<String>,
+    region: Option<String>,
+    iso_country: String,
+    voice: bool,
+    sms: bool,
+    mms: bool,
+}
+
+/// What a search found.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct NumbersForSale {
+    numbers: Vec<ForSale>,
 }
 
 pub fn view(n: &PhoneNumber) -> PhoneNumberView {
@@ -53,22 +75,50 @@ fn no_number() -> Error {
     Error::new(ErrorCode::NotFound, "no such phone number")
 }
 
-async fn list(State(s): State<AppState>, caller: Caller, ApiPath(org): ApiPath<String>) -> Result<Json<Value>> {
+/// An org's numbers, as the caller may see them (a member: those assigned to them).
+#[utoipa::path(get, path = "/orgs/{org_id}/phone-numbers", tag = "phone",
+    security(("service_key" = []), ("bearer" = [])),
+    params(("org_id" = String, Path, description = "The org (tenant) id", example = "t1")),
+    responses(
+        (status = 200, description = "The numbers", body = PhoneNumberList),
+        (status = 401, description = "No token, or a bad one", body = crate::error::ErrorBody),
+        (status = 404, description = "Another org (`not_found`)", body = crate::error::ErrorBody),
+    ))]
+async fn list(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(org): ApiPath<String>,
+) -> Result<Json<PhoneNumberList>> {
     let scope = caller.scope_in(&org)?;
     let numbers = s.telephony.store().numbers(&scope).await?;
-    Ok(Json(
-        json!({ "phoneNumbers": numbers.iter().map(view).collect::<Vec<_>>() }),
-    ))
+    Ok(Json(PhoneNumberList {
+        phone_numbers: numbers.iter().map(view).collect(),
+    }))
 }
 
-/// `GET /api/phone/numbers`: every number the caller may see (a member: theirs; an admin: their org's; the platform: all).
-async fn visible(State(s): State<AppState>, caller: Caller) -> Result<Json<Value>> {
+/// Every number the caller may see (a member: theirs; an admin: their org's; the platform: all).
+#[utoipa::path(get, path = "/phone/numbers", tag = "phone",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The numbers", body = PhoneNumberList),
+        (status = 401, description = "No token, or a bad one", body = crate::error::ErrorBody),
+    ))]
+async fn visible(State(s): State<AppState>, caller: Caller) -> Result<Json<PhoneNumberList>> {
     let numbers = s.telephony.store().numbers(&caller.scope).await?;
-    Ok(Json(
-        json!({ "phoneNumbers": numbers.iter().map(view).collect::<Vec<_>>() }),
-    ))
+    Ok(Json(PhoneNumberList {
+        phone_numbers: numbers.iter().map(view).collect(),
+    }))
 }
 
+/// One number the caller may see.
+#[utoipa::path(get, path = "/phone/numbers/{id}", tag = "phone",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The number's id", example = "01a1fd42-a4bc-72a9-b928-68b62659c84c")),
+    responses(
+        (status = 200, description = "The number", body = PhoneNumberView),
+        (status = 401, description = "No token, or a bad one", body = crate::error::ErrorBody),
+        (status = 404, description = "No such number the caller may see", body = crate::error::ErrorBody),
+    ))]
 async fn one(State(s): State<AppState>, caller: Caller, ApiPath(id): ApiPath<String>) -> Result<Json<PhoneNumberView>> {
     let n = s
         .telephony
@@ -79,8 +129,10 @@ async fn one(State(s): State<AppState>, caller: Caller, ApiPath(id): ApiPath<Str
     Ok(Json(view(&n)))
 }
 
-#[derive(Deserialize)]
+/// `POST /api/orgs/{orgId}/phone-numbers`.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"number": "+1 415 555 0142", "label": "Front desk"}))]
 struct AddNumber {
     /// Any spelling `phonenumber` reads as one number (`+1 415 555 0100`).
     number: String,
@@ -104,7 +156,18 @@ fn label(l: Option<String>) -> Result<Option<String>> {
     }
 }
 
-/// `POST /api/orgs/{orgId}/phone-numbers`: registers a number the Twilio account already holds.
+/// Registers a number the Twilio account already holds to an org (platform only).
+#[utoipa::path(post, path = "/orgs/{org_id}/phone-numbers", tag = "phone",
+    security(("service_key" = []), ("bearer" = [])),
+    params(("org_id" = String, Path, description = "The org (tenant) id", example = "t1")),
+    request_body = AddNumber,
+    responses(
+        (status = 201, description = "Registered", body = PhoneNumberView),
+        (status = 400, description = "A malformed body, or not a phone number", body = crate::error::ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = crate::error::ErrorBody),
+        (status = 403, description = "Not a platform admin", body = crate::error::ErrorBody),
+        (status = 409, description = "An org already holds that number", body = crate::error::ErrorBody),
+    ))]
 async fn add(
     State(s): State<AppState>,
     caller: Caller,
@@ -116,19 +179,33 @@ async fn add(
     Ok((StatusCode::CREATED, Json(view(&n))))
 }
 
-#[derive(Deserialize)]
+/// `POST /api/phone/numbers/provision`.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Provision {
+#[schema(example = json!({"orgId": "t1", "number": "+14155550123", "label": "Sales"}))]
+struct ProvisionNumber {
     org_id: String,
     number: String,
     label: Option<String>,
 }
 
-/// `POST /api/phone/numbers/provision`: buys a number from Twilio (IncomingPhoneNumbers) with our webhooks set, for an org.
+/// Buys a number from Twilio (IncomingPhoneNumbers) with our webhooks set, for an org (platform only).
+#[utoipa::path(post, path = "/phone/numbers/provision", tag = "phone",
+    security(("service_key" = []), ("bearer" = [])),
+    request_body = ProvisionNumber,
+    responses(
+        (status = 201, description = "Bought and registered", body = PhoneNumberView),
+        (status = 400, description = "A malformed body, or not a phone number", body = crate::error::ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = crate::error::ErrorBody),
+        (status = 403, description = "Not a platform admin", body = crate::error::ErrorBody),
+        (status = 409, description = "An org already holds that number", body = crate::error::ErrorBody),
+        (status = 502, description = "Twilio refused (`provider_error`, its message)", body = crate::error::ErrorBody),
+        (status = 503, description = "Twilio is not configured", body = crate::error::ErrorBody),
+    ))]
 async fn provision(
     State(s): State<AppState>,
     caller: Caller,
-    ApiJson(body): ApiJson<Provision>,
+    ApiJson(body): ApiJson<ProvisionNumber>,
 ) -> Result<(StatusCode, Json<PhoneNumberView>)> {
     caller.must_be_platform()?;
     let add = AddNumber {
@@ -183,9 +260,11 @@ async fn register(s: &AppState, org: String, body: AddNumber, buy: bool) -> Resu
     Ok(n)
 }
 
-#[derive(Deserialize)]
+/// `PATCH /api/phone/numbers/{id}`.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Update {
+#[schema(example = json!({"label": "Support"}))]
+struct NumberUpdate {
     /// A new label (`null` or empty clears it).
     #[serde(default, deserialize_with = "present")]
     label: Option<Option<String>>,
@@ -198,12 +277,23 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option
     Option::<String>::deserialize(d).map(Some)
 }
 
-/// `PATCH /api/phone/numbers/{id}`: label (the number's org admin) and org (the platform).
+/// Sets a number's label (its org's admin) or moves it to another org (the platform; its assignments are dropped).
+#[utoipa::path(patch, path = "/phone/numbers/{id}", tag = "phone",
+    security(("service_key" = []), ("bearer" = [])),
+    params(("id" = String, Path, description = "The number's id", example = "01a1fd42-a4bc-72a9-b928-68b62659c84c")),
+    request_body = NumberUpdate,
+    responses(
+        (status = 200, description = "The number now", body = PhoneNumberView),
+        (status = 400, description = "A malformed body", body = crate::error::ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = crate::error::ErrorBody),
+        (status = 403, description = "Not its org's admin (or, to move it, not a platform admin)", body = crate::error::ErrorBody),
+        (status = 404, description = "No such number the caller may see", body = crate::error::ErrorBody),
+    ))]
 async fn update(
     State(s): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
-    ApiJson(body): ApiJson<Update>,
+    ApiJson(body): ApiJson<NumberUpdate>,
 ) -> Result<Json<PhoneNumberView>> {
     let store = s.telephony.store();
     let n = store.number(&caller.scope, &id).await?.ok_or_else(no_number)?;
@@ -227,7 +317,18 @@ async fn update(
     Ok(Json(view(&n)))
 }
 
-/// `DELETE /api/phone/numbers/{id}`: releases the number (at Twilio too, when it has a `PN…` sid) and drops its assignments.
+/// Releases a number (at Twilio too, when it has a `PN…` sid) and drops its assignments; its org's admin or the platform.
+#[utoipa::path(delete, path = "/phone/numbers/{id}", tag = "phone",
+    security(("service_key" = []), ("bearer" = [])),
+    params(("id" = String, Path, description = "The number's id", example = "01a1fd42-a4bc-72a9-b928-68b62659c84c")),
+    responses(
+        (status = 204, description = "Released"),
+        (status = 401, description = "No token, or a bad one", body = crate::error::ErrorBody),
+        (status = 403, description = "Not its org's admin", body = crate::error::ErrorBody),
+        (status = 404, description = "No such number the caller may see", body = crate::error::ErrorBody),
+        (status = 502, description = "Twilio refused the release", body = crate::error::ErrorBody),
+        (status = 503, description = "Twilio is not configured (and the number is Twilio's)", body = crate::error::ErrorBody),
+    ))]
 async fn release(State(s): State<AppState>, caller: Caller, ApiPath(id): ApiPath<String>) -> Result<StatusCode> {
     let store = s.telephony.store();
     let n = store.number(&caller.scope, &id).await?.ok_or_else(no_number)?;
@@ -244,94 +345,34 @@ async fn release(State(s): State<AppState>, caller: Caller, ApiPath(id): ApiPath
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+/// `POST /api/phone/numbers/search`.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Assign {
-    phone_number_ids: Vec<String>,
-}
-
-async fn assignments_view(s: &AppState, org: &str, user: &str) -> Result<AssignmentsView> {
-    let store = s.telephony.store();
-    let scope = Scope::Org { org_id: org.to_owned() };
-    let mut out = Vec::new();
-    for a in store.assignments_of(org, user).await? {
-        if let Some(n) = store.number(&scope, &a.phone_number_id).await? {
-            out.push(AssignmentView {
-                phone_number_id: n.id,
-                e164: n.e164,
-                label: n.label,
-                user_id: a.user_id,
-                org_id: a.org_id,
-                assigned_at: iso(a.created_at),
-            });
-        }
-    }
-    Ok(AssignmentsView {
-        user_id: user.to_owned(),
-        org_id: org.to_owned(),
-        phone_number_ids: out.iter().map(|a| a.phone_number_id.clone()).collect(),
-        assignments: out,
-    })
-}
-
-async fn assign(
-    State(s): State<AppState>,
-    caller: Caller,
-    ApiPath((org, user)): ApiPath<(String, String)>,
-    ApiJson(body): ApiJson<Assign>,
-) -> Result<Json<AssignmentsView>> {
-    caller.must_administer(&org)?;
-    if body.phone_number_ids.len() > MAX_ASSIGNED_NUMBERS {
-        return Err(Error::new(
-            ErrorCode::InvalidRequest,
-            format!("at most {MAX_ASSIGNED_NUMBERS} numbers per member"),
-        ));
-    }
-    if user.is_empty() || user.len() > crate::auth::claims::MAX_CLAIM_ID_LEN {
-        return Err(Error::new(ErrorCode::InvalidRequest, "`userId` is empty or too long"));
-    }
-    let store = s.telephony.store();
-    let scope = Scope::Org { org_id: org.clone() };
-    let mut ids = body.phone_number_ids;
-    ids.sort();
-    ids.dedup();
-    for id in &ids {
-        if store.number(&scope, id).await?.is_none() {
-            return Err(Error::new(ErrorCode::NotFound, format!("no such phone number: {id}")));
-        }
-    }
-    store.set_assignments(&org, &user, &ids, now_ms()).await?;
-    Ok(Json(assignments_view(&s, &org, &user).await?))
-}
-
-async fn assignments(
-    State(s): State<AppState>,
-    caller: Caller,
-    ApiPath((org, user)): ApiPath<(String, String)>,
-) -> Result<Json<AssignmentsView>> {
-    let own = matches!(&caller.scope, Scope::Member { org_id, user_id } if *org_id == org && *user_id == user);
-    if !own {
-        caller.must_administer(&org)?;
-    }
-    Ok(Json(assignments_view(&s, &org, &user).await?))
-}
-
-async fn my_assignments(State(s): State<AppState>, caller: Caller) -> Result<Json<AssignmentsView>> {
-    let me = caller.person()?;
-    Ok(Json(assignments_view(&s, &me.tenant_id, &me.user_id).await?))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Search {
+#[schema(example = json!({"country": "US", "areaCode": "415"}))]
+struct NumberSearch {
     country: Option<String>,
     area_code: Option<String>,
     contains: Option<String>,
     limit: Option<u32>,
 }
 
-/// `POST /api/phone/numbers/search`: numbers Twilio has for sale (AvailablePhoneNumbers, local).
-async fn search(State(s): State<AppState>, caller: Caller, ApiJson(q): ApiJson<Search>) -> Result<Json<Value>> {
+/// PhoneNumberList Twilio has for sale (AvailablePhoneNumbers, local; platform only).
+#[utoipa::path(post, path = "/phone/numbers/search", tag = "phone",
+    security(("service_key" = []), ("bearer" = [])),
+    request_body = NumberSearch,
+    responses(
+        (status = 200, description = "What Twilio offers", body = NumbersForSale),
+        (status = 400, description = "A malformed body or country", body = crate::error::ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = crate::error::ErrorBody),
+        (status = 403, description = "Not a platform admin", body = crate::error::ErrorBody),
+        (status = 502, description = "Twilio refused (`provider_error`)", body = crate::error::ErrorBody),
+        (status = 503, description = "Twilio is not configured", body = crate::error::ErrorBody),
+    ))]
+async fn search(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiJson(q): ApiJson<NumberSearch>,
+) -> Result<Json<NumbersForSale>> {
     caller.must_be_platform()?;
     let t = s.telephony.twilio()?;
     let found = t
@@ -344,15 +385,18 @@ async fn search(State(s): State<AppState>, caller: Caller, ApiJson(q): ApiJson<S
         )
         .await
         .map_err(provider_error)?;
-    let numbers: Vec<Value> = found
-        .iter()
-        .map(|n| {
-            json!({
-                "e164": n.phone_number, "friendlyName": n.friendly_name, "locality": n.locality,
-                "region": n.region, "isoCountry": n.iso_country,
-                "capabilities": {"voice": n.capabilities.voice, "sms": n.capabilities.sms, "mms": n.capabilities.mms},
-            })
+    let numbers = found
+        .into_iter()
+        .map(|n| ForSale {
+            e164: n.phone_number,
+            friendly_name: n.friendly_name,
+            locality: n.locality,
+            region: n.region,
+            iso_country: n.iso_country,
+            voice: n.capabilities.voice,
+            sms: n.capabilities.sms,
+            mms: n.capabilities.mms,
         })
         .collect();
-    Ok(Json(json!({ "numbers": numbers })))
+    Ok(Json(NumbersForSale { numbers }))
 }

@@ -1,11 +1,12 @@
 //! Texts: `POST /api/phone/sms`, `GET /api/phone/sms/conversations`, `GET /api/phone/sms/conversations/{id}/messages`.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{Caller, Page};
 use crate::app::AppState;
@@ -17,11 +18,11 @@ use crate::telephony::sms::message_view;
 use crate::wire::phone::{ConversationView, SmsMessageView};
 use crate::wire::views::iso;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/phone/sms", post(send))
-        .route("/api/phone/sms/conversations", get(conversations))
-        .route("/api/phone/sms/conversations/{id}/messages", get(messages))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(send))
+        .routes(routes!(conversations))
+        .routes(routes!(messages))
 }
 
 fn view(c: &Conversation) -> ConversationView {
@@ -35,18 +36,32 @@ fn view(c: &Conversation) -> ConversationView {
     }
 }
 
-#[derive(Deserialize)]
+/// `POST /api/phone/sms`.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Send {
+#[schema(example = json!({"from": "+14155550100", "to": "+14155552671", "body": "Thanks for calling, here is the link."}))]
+struct SendSms {
     from: String,
     to: String,
     body: String,
 }
 
+/// Sends a text from one of the caller's numbers (Twilio's Messages API, with status callbacks).
+#[utoipa::path(post, path = "/phone/sms", tag = "phone",
+    security(("bearer" = [])),
+    request_body = SendSms,
+    responses(
+        (status = 201, description = "Accepted by Twilio", body = SmsMessageView),
+        (status = 400, description = "A malformed body, an empty or too long text, a bad number", body = crate::error::ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = crate::error::ErrorBody),
+        (status = 404, description = "`from` is not a number the caller may use", body = crate::error::ErrorBody),
+        (status = 502, description = "Twilio refused it (`provider_error`); the text is stored as failed", body = crate::error::ErrorBody),
+        (status = 503, description = "Twilio is not configured", body = crate::error::ErrorBody),
+    ))]
 async fn send(
     State(s): State<AppState>,
     caller: Caller,
-    ApiJson(b): ApiJson<Send>,
+    ApiJson(b): ApiJson<SendSms>,
 ) -> Result<(StatusCode, Json<SmsMessageView>)> {
     let user = caller.identity.as_ref().map(|i| i.user_id.as_ref());
     let m = s
@@ -61,6 +76,15 @@ fn cursor(c: &Conversation) -> String {
     format!("{}_{}", c.last_message_at, c.id)
 }
 
+/// The text threads the caller may see (a member: those of their numbers), most recent first.
+#[utoipa::path(get, path = "/phone/sms/conversations", tag = "phone",
+    security(("bearer" = [])),
+    params(super::Page),
+    responses(
+        (status = 200, description = "`{conversations: [ConversationView], nextCursor}`", body = Object),
+        (status = 400, description = "A bad `limit` or `before`", body = crate::error::ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = crate::error::ErrorBody),
+    ))]
 async fn conversations(
     State(s): State<AppState>,
     caller: Caller,
@@ -89,6 +113,16 @@ async fn conversations(
     })))
 }
 
+/// A thread's texts, newest first, a page at a time.
+#[utoipa::path(get, path = "/phone/sms/conversations/{id}/messages", tag = "phone",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The conversation's id", example = "01a1fd42-a4bc-72a9-b928-68b62659c84c"), super::Page),
+    responses(
+        (status = 200, description = "`{conversation, messages: [SmsMessageView], nextCursor}`", body = Object),
+        (status = 400, description = "A bad `limit`", body = crate::error::ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = crate::error::ErrorBody),
+        (status = 404, description = "No such thread the caller may see", body = crate::error::ErrorBody),
+    ))]
 async fn messages(
     State(s): State<AppState>,
     caller: Caller,

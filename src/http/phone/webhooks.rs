@@ -5,12 +5,12 @@
 //! `403` and changes nothing. Voice answers TwiML (`text/xml`); the other
 //! callbacks answer `204`.
 
-use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::clock::now_ms;
@@ -18,14 +18,13 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::telephony::Params;
 use crate::telephony::voice::VoiceQuery;
 
-pub fn router() -> Router<AppState> {
-    let base = "/api/phone/webhooks/twilio";
-    Router::new()
-        .route(&format!("{base}/voice"), post(voice))
-        .route(&format!("{base}/status"), post(status))
-        .route(&format!("{base}/recording"), post(recording))
-        .route(&format!("{base}/sms"), post(sms))
-        .route(&format!("{base}/sms-status"), post(sms_status))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(voice))
+        .routes(routes!(status))
+        .routes(routes!(recording))
+        .routes(routes!(sms))
+        .routes(routes!(sms_status))
 }
 
 /// The verified parameters and query of a webhook.
@@ -56,14 +55,39 @@ fn twiml(body: String) -> Response {
     ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response()
 }
 
-async fn voice(State(s): State<AppState>, uri: Uri, headers: HeaderMap, body: Bytes) -> Result<Response> {
+/// A call to one of our numbers, a softphone's outgoing call, or a step of either (`?step=bridge|after-dial&callId=`): answered with TwiML.
+#[utoipa::path(post, path = "/phone/webhooks/twilio/voice", tag = "phone webhooks",
+    params(("X-Twilio-Signature" = String, Header, description = "Twilio's signature of the public URL and the POST parameters")),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "Twilio's parameters"),
+    responses(
+        (status = 200, description = "TwiML", content_type = "text/xml", body = String),
+        (status = 400, description = "Not form-encoded, or a required parameter is missing", body = crate::error::ErrorBody),
+        (status = 403, description = "A bad or missing `X-Twilio-Signature` (nothing is read or written)", body = crate::error::ErrorBody),
+        (status = 503, description = "Twilio is not configured", body = crate::error::ErrorBody),
+    ))]
+async fn voice(
+    State(s): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response> {
     let (p, q) = verified(&s, &uri, &headers, &body)?;
     Ok(twiml(s.telephony.voice(&q, &p, now_ms()).await?))
 }
 
+/// A call's status (`?callId=` for calls we placed; `&leg=agent` for a member's softphone leg).
+#[utoipa::path(post, path = "/phone/webhooks/twilio/status", tag = "phone webhooks",
+    params(("X-Twilio-Signature" = String, Header, description = "Twilio's signature of the public URL and the POST parameters")),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "Twilio's parameters"),
+    responses(
+        (status = 204, description = "Applied, or nothing to change"),
+        (status = 400, description = "Not form-encoded, or a required parameter is missing", body = crate::error::ErrorBody),
+        (status = 403, description = "A bad or missing `X-Twilio-Signature` (nothing is read or written)", body = crate::error::ErrorBody),
+        (status = 503, description = "Twilio is not configured", body = crate::error::ErrorBody),
+    ))]
 async fn status(
     State(s): State<AppState>,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<axum::http::StatusCode> {
@@ -72,9 +96,19 @@ async fn status(
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
+/// A recording or voicemail is ready (`?callId=&kind=voicemail|call`).
+#[utoipa::path(post, path = "/phone/webhooks/twilio/recording", tag = "phone webhooks",
+    params(("X-Twilio-Signature" = String, Header, description = "Twilio's signature of the public URL and the POST parameters")),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "Twilio's parameters"),
+    responses(
+        (status = 204, description = "Applied, or nothing to change"),
+        (status = 400, description = "Not form-encoded, or a required parameter is missing", body = crate::error::ErrorBody),
+        (status = 403, description = "A bad or missing `X-Twilio-Signature` (nothing is read or written)", body = crate::error::ErrorBody),
+        (status = 503, description = "Twilio is not configured", body = crate::error::ErrorBody),
+    ))]
 async fn recording(
     State(s): State<AppState>,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<axum::http::StatusCode> {
@@ -83,16 +117,40 @@ async fn recording(
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
-/// An inbound text: answered with an empty `<Response/>` (no auto-reply).
-async fn sms(State(s): State<AppState>, uri: Uri, headers: HeaderMap, body: Bytes) -> Result<Response> {
+/// An inbound text: stored, threaded, `sms.received` to the number's members; answered with an empty `<Response/>`.
+#[utoipa::path(post, path = "/phone/webhooks/twilio/sms", tag = "phone webhooks",
+    params(("X-Twilio-Signature" = String, Header, description = "Twilio's signature of the public URL and the POST parameters")),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "Twilio's parameters"),
+    responses(
+        (status = 200, description = "Empty TwiML", content_type = "text/xml", body = String),
+        (status = 400, description = "Not form-encoded, or a required parameter is missing", body = crate::error::ErrorBody),
+        (status = 403, description = "A bad or missing `X-Twilio-Signature` (nothing is read or written)", body = crate::error::ErrorBody),
+        (status = 503, description = "Twilio is not configured", body = crate::error::ErrorBody),
+    ))]
+async fn sms(
+    State(s): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response> {
     let (p, _) = verified(&s, &uri, &headers, &body)?;
     s.telephony.sms_received(&p, now_ms()).await?;
     Ok(twiml(crate::phone::twiml::response([])))
 }
 
+/// A sent text's status (only forward; billed once, from `sent` on).
+#[utoipa::path(post, path = "/phone/webhooks/twilio/sms-status", tag = "phone webhooks",
+    params(("X-Twilio-Signature" = String, Header, description = "Twilio's signature of the public URL and the POST parameters")),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "Twilio's parameters"),
+    responses(
+        (status = 204, description = "Applied, or nothing to change"),
+        (status = 400, description = "Not form-encoded, or a required parameter is missing", body = crate::error::ErrorBody),
+        (status = 403, description = "A bad or missing `X-Twilio-Signature` (nothing is read or written)", body = crate::error::ErrorBody),
+        (status = 503, description = "Twilio is not configured", body = crate::error::ErrorBody),
+    ))]
 async fn sms_status(
     State(s): State<AppState>,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<axum::http::StatusCode> {
