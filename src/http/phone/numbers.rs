@@ -356,7 +356,7 @@ struct NumberSearch {
     limit: Option<u32>,
 }
 
-/// PhoneNumberList Twilio has for sale (AvailablePhoneNumbers, local; platform only).
+/// Numbers Twilio has for sale (AvailablePhoneNumbers, local; platform only).
 #[utoipa::path(post, path = "/phone/numbers/search", tag = "phone",
     security(("service_key" = []), ("bearer" = [])),
     request_body = NumberSearch,
