@@ -244,6 +244,7 @@ impl Application {
         if let Some(events) = self.media_events {
             tokio::spawn(state.calls.clone().run_media_events(events, state.shutdown.clone()));
         }
+        tokio::spawn(state.telephony.clone().run_sweeper(state.shutdown.clone()));
         let sweeper = tokio::spawn(
             state
                 .calls

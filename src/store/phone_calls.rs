@@ -6,7 +6,7 @@ use super::calls::{CallRow, insert_call, rows_to_calls, select, update_phone_cal
 use super::params::Statement;
 use super::{Executed, Store, on_read};
 use crate::error::Result;
-use crate::model::{Call, Scope};
+use crate::model::{Call, Millis, Scope};
 
 static BY_EXTERNAL: LazyLock<String> =
     LazyLock::new(|| select("FROM calls c WHERE c.provider = $1 AND c.external_id = $2"));
@@ -23,6 +23,14 @@ static PHONE_PAGE: LazyLock<String> = LazyLock::new(|| {
 });
 
 static IN_SCOPE: LazyLock<String> = LazyLock::new(|| select(&format!("FROM calls c WHERE c.id = $3 AND {VISIBLE}")));
+
+/// Placements whose provider never named the call (the process died between the insert and Twilio's answer).
+static STALE_PENDING: LazyLock<String> = LazyLock::new(|| {
+    select(
+        "FROM calls c WHERE c.channel = 'pstn' AND c.status = 'RINGING' AND c.external_id LIKE 'pending-%' \
+         AND c.started_at < $1 ORDER BY c.started_at LIMIT $2",
+    )
+});
 
 const SET_EXTERNAL: &str = "UPDATE calls SET external_id = $2, version = version + 1 WHERE id = $1 AND version = $3";
 
@@ -54,6 +62,16 @@ impl Store {
             [call.id.as_str().into(), external_id.into(), call.version.into()],
         );
         Ok(self.exec(stmt).await? == Executed::Rows(1))
+    }
+
+    /// Phone calls still waiting for the provider's id, placed before `before`.
+    pub async fn stale_pending_calls(&self, before: Millis, limit: i64) -> Result<Vec<Call>> {
+        let rows: Vec<CallRow> = on_read!(self, pool => sqlx::query_as(STALE_PENDING.as_str())
+            .bind(before)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)?;
+        rows_to_calls(rows)
     }
 
     /// A page of the phone calls `scope` may see, newest first, ids below `before`.

@@ -87,6 +87,10 @@ static MESSAGES: LazyLock<String> = LazyLock::new(|| {
 static MESSAGE_BY_EXTERNAL: LazyLock<String> =
     LazyLock::new(|| format!("SELECT {MSG_COLS} FROM sms_messages WHERE provider = $1 AND external_id = $2"));
 
+/// Texts never handed to the provider (the process died before Twilio answered).
+const FAIL_UNSENT: &str = "UPDATE sms_messages SET status = 'failed', updated_at = $2 \
+     WHERE status = 'accepted' AND external_id IS NULL AND direction = 'outbound' AND created_at < $1";
+
 const SET_STATUS: &str = "UPDATE sms_messages SET status = $2, price_micros = coalesce($3, price_micros), \
      price_unit = coalesce($4, price_unit), updated_at = $5 WHERE id = $1 AND status = $6";
 const SET_MESSAGE_EXTERNAL: &str =
@@ -162,6 +166,17 @@ impl Store {
             ],
         );
         self.exec(stmt).await.map(drop)
+    }
+
+    /// Marks outbound texts still unsent since before `before` failed; how many.
+    pub async fn fail_unsent_messages(&self, before: Millis, now: Millis) -> Result<u64> {
+        match self
+            .exec(Statement::new(FAIL_UNSENT, [before.into(), now.into()]))
+            .await?
+        {
+            Executed::Rows(n) => Ok(n),
+            Executed::UniqueViolation => Ok(0),
+        }
     }
 
     pub async fn message_by_external(&self, provider: &str, external_id: &str) -> Result<Option<SmsMessage>> {

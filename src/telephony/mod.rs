@@ -9,6 +9,7 @@
 pub mod billing;
 pub mod outbound;
 pub mod sms;
+pub mod sweep;
 pub mod voice;
 
 use std::sync::Arc;

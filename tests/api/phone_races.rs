@@ -1,4 +1,4 @@
-//! Twilio retries and races its callbacks: the same final status delivered many times at once, and answers racing hang-ups, leave one consistent row and one usage record.
+//! Twilio retries and races its callbacks (one consistent row, one usage record); a crash mid-placement is swept up.
 
 use crate::helpers::*;
 use crate::phone_support::*;
@@ -66,4 +66,87 @@ async fn concurrent_callbacks_leave_one_row_and_bill_once(b: Backend) {
     );
 }
 
-crate::on_both_backends!(concurrent_callbacks_leave_one_row_and_bill_once);
+/// What a process killed between the insert and Twilio's answer leaves: the sweeper ends it, and only it.
+async fn a_placement_or_text_left_by_a_crash_is_ended_failed(b: Backend) {
+    use switchboard::model::Direction;
+    use switchboard::phone::calls::{NewPhoneCall, new_row};
+    use switchboard::store::{Conversation, SmsMessage};
+    let p = phone_app(b).await;
+    let number = p.add_number("t1", OURS).await;
+    let store = p.app.state.telephony.store();
+    let now = switchboard::clock::now_ms();
+    let pending = |id: &str, at| {
+        let external = format!("pending-{id}");
+        new_row(
+            NewPhoneCall {
+                id: id.to_owned(),
+                org_id: "t1",
+                direction: Direction::Outbound,
+                external_id: &external,
+                from_number: OURS,
+                to_number: THEIRS,
+                phone_number_id: &number,
+                member: Some(("ann", None)),
+                record: false,
+                node_id: "gone",
+            },
+            at,
+        )
+    };
+    let old = "01900000-0000-7000-8000-000000000001";
+    let fresh = "01900000-0000-7000-8000-000000000002";
+    assert!(store.insert_phone_call(&pending(old, now - 600_000)).await.unwrap());
+    assert!(store.insert_phone_call(&pending(fresh, now - 1_000)).await.unwrap());
+    let thread = store
+        .touch_conversation(&Conversation {
+            id: "c1".into(),
+            org_id: "t1".into(),
+            phone_number_id: number.clone(),
+            our_number: OURS.into(),
+            their_number: THEIRS.into(),
+            last_message_at: now - 600_000,
+            created_at: now - 600_000,
+        })
+        .await
+        .unwrap();
+    let text = SmsMessage {
+        id: "01900000-0000-7000-8000-0000000000a1".into(),
+        conversation_id: thread.id.clone(),
+        org_id: "t1".into(),
+        direction: "outbound".into(),
+        from_number: OURS.into(),
+        to_number: THEIRS.into(),
+        body: "never sent".into(),
+        status: "accepted".into(),
+        provider: "twilio".into(),
+        external_id: None,
+        segments: 1,
+        price_micros: None,
+        price_unit: None,
+        user_id: Some("ann".into()),
+        created_at: now - 600_000,
+        updated_at: now - 600_000,
+    };
+    assert!(store.insert_message(&text).await.unwrap());
+    assert_eq!(p.app.state.telephony.sweep_once(now).await.unwrap(), 1);
+    assert_eq!(p.call(old).await["status"], "FAILED");
+    assert_eq!(
+        p.call(fresh).await["status"],
+        "RINGING",
+        "a placement still in flight is left alone"
+    );
+    let (_, msgs) = p
+        .app
+        .get(
+            &format!("/api/phone/sms/conversations/{}/messages", thread.id),
+            Some(&p.service),
+        )
+        .await;
+    assert_eq!(msgs["messages"][0]["status"], "failed", "{msgs}");
+    assert_eq!(p.app.state.telephony.sweep_once(now).await.unwrap(), 0, "once");
+}
+
+crate::on_both_backends!(
+    concurrent_callbacks_leave_one_row_and_bill_once,
+    a_placement_or_text_left_by_a_crash_is_ended_failed,
+);
