@@ -158,6 +158,7 @@ impl Application {
             bus.clone(),
             settings.twilio.clone(),
             settings.node_id.clone(),
+            settings.presence_batch_window,
         );
         let calls = CallService::new(
             CallDeps {

@@ -72,7 +72,8 @@ pub struct PhoneLeg {
     pub provider_status: Option<String>,
     pub recording_sid: Option<String>,
     pub recording_seconds: Option<i64>,
-    /// The caller left a voicemail (the recording is it).
+    /// The call went to voicemail (nobody available, or nobody answered); the
+    /// recording, when there is one, is the message (none: the caller hung up at the prompt).
     pub voicemail: bool,
 }
 

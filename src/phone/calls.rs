@@ -45,9 +45,9 @@ pub fn new_row(n: NewPhoneCall<'_>, now: Millis) -> Call {
         _ => (phone(n.from_number), phone(n.to_number), None),
     };
     Call {
-        id: n.id,
+        id: n.id.clone(),
         tenant_id: n.org_id.to_owned(),
-        room_name: format!("pstn-{}", n.external_id),
+        room_name: format!("pstn-{}", &n.id),
         caller,
         callee,
         caller_name,
@@ -141,6 +141,8 @@ pub fn on_status(call: &Call, report: &StatusReport<'_>, now: Millis) -> Option<
             next.ended_at = Some(now);
             next.end_reason = reason(status);
             next.duration = match (status, next.answered_at) {
+                // The inbound call Twilio received counts its ringing too: talk time is from the agent's answer.
+                (CallStatus::Completed, Some(at)) if inbound_parent => crate::model::whole_seconds(at, now),
                 (CallStatus::Completed, Some(at)) => {
                     report.duration.unwrap_or_else(|| crate::model::whole_seconds(at, now))
                 }

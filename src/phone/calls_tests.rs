@@ -198,6 +198,24 @@ fn an_agent_answers_an_inbound_call_once() {
 }
 
 #[test]
+fn a_received_call_completing_first_counts_talk_time_from_the_answer() {
+    // The agent answered at 2 s; the received call's `completed` (its CallDuration counts the ringing too) comes first at 32 s.
+    let a = answered_by(&inbound(), "agent-1", None, 2_000).unwrap();
+    let report = StatusReport {
+        status: "completed",
+        duration: Some(55),
+        price: None,
+        agent_leg: false,
+    };
+    let done = on_status(&a, &report, 32_000).unwrap();
+    assert_eq!((done.status, done.duration), (CallStatus::Completed, 30));
+    assert_eq!(
+        a.room_name, "pstn-c1",
+        "named by our id, not a provider id that may come later"
+    );
+}
+
+#[test]
 fn an_inbound_call_nobody_answered_is_missed() {
     let done = on_status(&inbound(), &status("completed"), 9_000).unwrap();
     assert_eq!(

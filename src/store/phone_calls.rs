@@ -22,7 +22,11 @@ static PHONE_PAGE: LazyLock<String> = LazyLock::new(|| {
     ))
 });
 
-static IN_SCOPE: LazyLock<String> = LazyLock::new(|| select(&format!("FROM calls c WHERE c.id = $3 AND {VISIBLE}")));
+static IN_SCOPE: LazyLock<String> = LazyLock::new(|| {
+    select(&format!(
+        "FROM calls c WHERE c.id = $3 AND c.channel = 'pstn' AND {VISIBLE}"
+    ))
+});
 
 /// Placements whose provider never named the call (the process died between the insert and Twilio's answer).
 static STALE_PENDING: LazyLock<String> = LazyLock::new(|| {
@@ -87,7 +91,7 @@ impl Store {
         rows_to_calls(rows)
     }
 
-    /// Any call (in-app or phone) `scope` may see; `None` for another org's, exactly as for an unknown id.
+    /// A phone call `scope` may see; `None` for another org's (or an in-app call: those are their participants' only), exactly as for an unknown id.
     pub async fn call_in_scope(&self, scope: &Scope, id: &str) -> Result<Option<Call>> {
         let (org, user) = scope.filters();
         let row: Option<CallRow> = on_read!(self, pool => sqlx::query_as(IN_SCOPE.as_str())

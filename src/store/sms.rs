@@ -93,8 +93,10 @@ const FAIL_UNSENT: &str = "UPDATE sms_messages SET status = 'failed', updated_at
 
 const SET_STATUS: &str = "UPDATE sms_messages SET status = $2, price_micros = coalesce($3, price_micros), \
      price_unit = coalesce($4, price_unit), updated_at = $5 WHERE id = $1 AND status = $6";
-const SET_MESSAGE_EXTERNAL: &str =
-    "UPDATE sms_messages SET external_id = $2, status = $3, segments = $4, updated_at = $5 WHERE id = $1";
+// A status callback may have got there first: the sid is kept, a later status is not overwritten.
+const SET_MESSAGE_EXTERNAL: &str = "UPDATE sms_messages SET external_id = coalesce(external_id, $2), \
+     status = CASE WHEN status = 'accepted' THEN $3 ELSE status END, segments = $4, updated_at = $5 WHERE id = $1";
+static MESSAGE_BY_ID: LazyLock<String> = LazyLock::new(|| format!("SELECT {MSG_COLS} FROM sms_messages WHERE id = $1"));
 
 impl Store {
     /// The thread of (`phone_number_id`, `their_number`), created if new; its last message time moved to `at`.
@@ -177,6 +179,14 @@ impl Store {
             Executed::Rows(n) => Ok(n),
             Executed::UniqueViolation => Ok(0),
         }
+    }
+
+    /// One text by our id.
+    pub async fn message(&self, id: &str) -> Result<Option<SmsMessage>> {
+        Ok(on_read!(self, pool => sqlx::query_as(MESSAGE_BY_ID.as_str())
+            .bind(id)
+            .fetch_optional(pool)
+            .await)?)
     }
 
     pub async fn message_by_external(&self, provider: &str, external_id: &str) -> Result<Option<SmsMessage>> {

@@ -14,7 +14,7 @@ pub mod voice;
 
 use std::sync::Arc;
 
-use crate::cluster::{Bus, Envelope, Outbound, Target};
+use crate::cluster::{Bus, Envelope, Outbound, PresenceFanout, Target};
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{Millis, Scope};
 use crate::phone::rest::{TwilioError, TwilioRest};
@@ -73,6 +73,8 @@ pub struct Telephony {
     bus: Arc<dyn Bus>,
     twilio: Option<Twilio>,
     node_id: String,
+    /// Members on a phone call show `busy` (and are not rung for the next one).
+    fanout: Arc<PresenceFanout>,
 }
 
 impl Telephony {
@@ -82,6 +84,7 @@ impl Telephony {
         bus: Arc<dyn Bus>,
         settings: Option<TwilioSettings>,
         node_id: String,
+        presence_batch_window: std::time::Duration,
     ) -> Arc<Self> {
         let twilio = settings.map(|settings| Twilio {
             rest: TwilioRest::new(settings.account.clone()),
@@ -90,6 +93,7 @@ impl Telephony {
         Arc::new(Self {
             store,
             presence,
+            fanout: PresenceFanout::new(bus.clone(), presence_batch_window),
             bus,
             twilio,
             node_id,
@@ -148,6 +152,11 @@ impl Telephony {
             },
             frame: Outbound::One(frame.into()),
         });
+    }
+
+    /// Marks a member on (or off) a phone call in presence, and tells their org.
+    fn in_call(&self, org_id: &str, user_id: &str, on: bool) {
+        self.fanout.publish(self.presence.set_in_call(org_id, user_id, on));
     }
 
     /// Writes a usage record once per `source_key`; a re-delivered callback writes nothing.

@@ -63,6 +63,7 @@ impl Telephony {
             .await;
         match placed {
             Ok(resource) => {
+                self.in_call(&number.org_id, &member.user_id, true);
                 // A status callback may have filled it in already; either way the row names the CallSid.
                 if !self.store.set_external_id(&row, &resource.sid).await? {
                     tracing::debug!(call = %id, "CallSid already recorded by a callback");

@@ -171,7 +171,9 @@ impl Telephony {
             updated_at: now,
         };
         self.store.insert_message(&m).await?;
-        let callback = twilio.settings.url("/api/phone/webhooks/twilio/sms-status");
+        let callback = twilio
+            .settings
+            .url(&format!("/api/phone/webhooks/twilio/sms-status?messageId={}", m.id));
         match twilio.rest.send_message(&number.e164, &to, body, &callback).await {
             Ok(r) => {
                 let segs = r
@@ -183,7 +185,8 @@ impl Telephony {
                 m.external_id = Some(r.sid);
                 m.status = r.status;
                 m.segments = segs;
-                Ok(m)
+                // A status callback may have moved it on meanwhile.
+                Ok(self.store.message(&m.id).await?.unwrap_or(m))
             }
             Err(e) => {
                 self.store
@@ -195,7 +198,7 @@ impl Telephony {
     }
 
     /// `POST /api/phone/webhooks/twilio/sms-status`: a sent text's progress; only forward, billed once when final.
-    pub async fn sms_status(&self, p: &Params, now: Millis) -> Result<()> {
+    pub async fn sms_status(&self, q: &super::voice::VoiceQuery, p: &Params, now: Millis) -> Result<()> {
         let sid = p
             .get("MessageSid")
             .or(p.get("SmsSid"))
@@ -205,7 +208,23 @@ impl Telephony {
             .get("Price")
             .and_then(crate::phone::billing::price_micros)
             .map(|m| (m.abs(), p.get("PriceUnit").unwrap_or("USD")));
-        let Some(m) = self.store.message_by_external(PROVIDER, sid).await? else {
+        let mut found = self.store.message_by_external(PROVIDER, sid).await?;
+        if found.is_none()
+            && let Some(id) = q.message_id.as_deref()
+        {
+            // The callback beat Twilio's answer to the send: name the text by our id and keep its sid.
+            found = self
+                .store
+                .message(id)
+                .await?
+                .filter(|m| m.provider == PROVIDER && m.external_id.is_none());
+            if let Some(m) = &found {
+                self.store
+                    .set_message_sent(&m.id, sid, &m.status, m.segments, now)
+                    .await?;
+            }
+        }
+        let Some(m) = found else {
             return Ok(());
         };
         if rank(status) <= rank(&m.status) {

@@ -25,6 +25,8 @@ pub struct VoiceQuery {
     pub leg: Option<String>,
     /// Recording callbacks: `voicemail` or `call`.
     pub kind: Option<String>,
+    /// Text status callbacks: our id of the text (its sid may not be stored yet).
+    pub message_id: Option<String>,
 }
 
 /// The TwiML that ends a call politely.
@@ -148,7 +150,9 @@ impl Telephony {
         };
         let numbers = self.store.numbers_assigned_to(user).await?;
         let chosen = match p.get("CallerId") {
-            Some(text) => e164(text).ok().and_then(|c| numbers.into_iter().find(|n| n.e164 == c)),
+            Some(text) => e164(text)
+                .ok()
+                .and_then(|c| numbers.into_iter().find(|n| n.e164 == c && n.voice)),
             None => numbers.into_iter().find(|n| n.voice),
         };
         let Some(number) = chosen else {
@@ -182,6 +186,7 @@ impl Telephony {
             "/api/phone/webhooks/twilio/voice?step=after-dial&callId={}",
             call.id
         ))?;
+        self.in_call(&number.org_id, user, true);
         Ok(twiml::dial_number_then(&number.e164, &to, None, Some(&action)))
     }
 
@@ -212,7 +217,9 @@ impl Telephony {
         };
         let status = p.get("DialCallStatus").unwrap_or("failed");
         let inbound = call.phone.as_deref().is_some_and(|l| l.direction == Direction::Inbound);
-        if inbound && status != "completed" && status != "answered" && !call.status.is_final() {
+        // Only a dial nobody answered goes to voicemail (a missing status is not "unanswered" for a call someone took).
+        let unanswered = call.callee.kind == ParticipantType::Phone;
+        if inbound && unanswered && status != "completed" && status != "answered" && !call.status.is_final() {
             self.notify_rung(&call, "call.cancelled").await?;
             return self.voicemail(&call).await;
         }
@@ -270,6 +277,7 @@ impl Telephony {
                     }
                     .to_text();
                     self.push(&next.tenant_id, user, accepted);
+                    self.in_call(&next.tenant_id, user, true);
                     self.after_change(&before, &next, now).await?;
                 }
             }
@@ -379,6 +387,7 @@ impl Telephony {
             for p in [&next.caller, &next.callee] {
                 if p.kind == ParticipantType::CrmUser {
                     self.push(&next.tenant_id, &p.user_id, frame.clone());
+                    self.in_call(&next.tenant_id, &p.user_id, false);
                 }
             }
         }

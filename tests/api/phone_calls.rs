@@ -96,6 +96,21 @@ async fn inbound_rings_available_members_then_answered_completed(b: Backend) {
         call_id.as_str(),
         "the one who took it is told"
     );
+    // On the phone, Ann shows busy and is not rung for the next phone call.
+    bob.next_where("ann busy", |v| {
+        v["type"] == "presence" && v["supabaseUserId"] == "ann" && v["status"] == "busy"
+    })
+    .await;
+    let next_call = [
+        ("CallSid", "CA00000000000000000000000000000009"),
+        ("From", THEIRS),
+        ("To", OURS),
+    ];
+    let (_, twiml) = p.hook("/voice", &next_call).await;
+    assert!(
+        twiml.contains(">bob</Client>") && !twiml.contains(">ann</Client>"),
+        "{twiml}"
+    );
     // The dial ends after 42 s of talk.
     let after = format!("/voice?step=after-dial&callId={call_id}");
     let dial_done = [
@@ -112,6 +127,10 @@ async fn inbound_rings_available_members_then_answered_completed(b: Backend) {
         (ended["status"].as_str(), ended["duration"].as_i64()),
         (Some("COMPLETED"), Some(42))
     );
+    bob.next_where("ann available", |v| {
+        v["type"] == "presence" && v["supabaseUserId"] == "ann" && v["status"] == "available"
+    })
+    .await;
     // The parent's completed callback brings the price; a repeat and a late `ringing` change nothing.
     let done = completed("50");
     assert_eq!(p.hook("/status", &pairs(&done)).await.0, 204);
@@ -145,10 +164,12 @@ async fn inbound_rings_available_members_then_answered_completed(b: Backend) {
         .app
         .get("/api/voip/history", Some(&p.app.token(&agent("t1", "ann"))))
         .await;
+    // Both calls of her number; the one she took carries the phone fields.
     let mine = hist.as_array().unwrap();
-    assert_eq!(mine.len(), 1, "{hist}");
+    assert_eq!(mine.len(), 2, "{hist}");
+    let taken: Vec<&serde_json::Value> = mine.iter().filter(|c| c["id"] == call_id.as_str()).collect();
     assert_eq!(
-        (mine[0]["channel"].as_str(), mine[0]["fromNumber"].as_str()),
+        (taken[0]["channel"].as_str(), taken[0]["fromNumber"].as_str()),
         (Some("pstn"), Some(THEIRS))
     );
 }

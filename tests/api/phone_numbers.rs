@@ -106,13 +106,23 @@ async fn numbers_are_searched_provisioned_relabelled_moved_and_released(b: Backe
     assert_eq!(r.json::<serde_json::Value>().await.unwrap()["orgId"], "t2");
     let (_, body) = app.get("/api/phone/numbers", Some(&ann)).await;
     assert_eq!(body["phoneNumbers"], json!([]), "a move drops the assignments: {body}");
-    // DELETE: t1's admin no longer sees it; t2's releases it, at Twilio too.
+    // DELETE: t1's admin no longer sees it; t2's sees it but releasing (at Twilio, for good) is the platform's.
     let delete = |token: &str| app.http.delete(app.url(&one)).bearer_auth(token.to_owned()).send();
     assert_eq!(delete(&t1_admin).await.unwrap().status(), 404);
-    assert_eq!(delete(&t2_admin).await.unwrap().status(), 204);
+    assert_eq!(delete(&t2_admin).await.unwrap().status(), 403);
+    assert_eq!(p.fake.owned().len(), 1);
+    assert_eq!(delete(&p.service).await.unwrap().status(), 204);
     assert!(p.fake.owned().is_empty(), "released at Twilio");
     assert_eq!(app.get(&one, Some(&p.service)).await.0, 404);
-    assert_eq!(delete(&t2_admin).await.unwrap().status(), 404);
+    assert_eq!(delete(&p.service).await.unwrap().status(), 404);
+    // A registered number's sid must be Twilio's.
+    let bad = json!({"number": "+14155550142", "providerSid": "PN123"});
+    let (s, body) = app.post("/api/orgs/t1/phone-numbers", Some(&p.service), bad).await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (400, Some("invalid_request")),
+        "{body}"
+    );
 }
 
 crate::on_both_backends!(numbers_are_searched_provisioned_relabelled_moved_and_released);

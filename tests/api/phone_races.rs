@@ -146,7 +146,62 @@ async fn a_placement_or_text_left_by_a_crash_is_ended_failed(b: Backend) {
     assert_eq!(p.app.state.telephony.sweep_once(now).await.unwrap(), 0, "once");
 }
 
+/// A text's status callback that beats Twilio's answer to the send (its sid not stored yet) is kept, by our id in its URL.
+async fn a_text_status_before_the_send_answer_is_kept(b: Backend) {
+    use switchboard::store::{Conversation, SmsMessage};
+    let p = phone_app(b).await;
+    let number = p.add_number("t1", OURS).await;
+    let store = p.app.state.telephony.store();
+    let now = switchboard::clock::now_ms();
+    let thread = store
+        .touch_conversation(&Conversation {
+            id: "c1".into(),
+            org_id: "t1".into(),
+            phone_number_id: number,
+            our_number: OURS.into(),
+            their_number: THEIRS.into(),
+            last_message_at: now,
+            created_at: now,
+        })
+        .await
+        .unwrap();
+    let id = "01900000-0000-7000-8000-0000000000b1";
+    let text = SmsMessage {
+        id: id.into(),
+        conversation_id: thread.id.clone(),
+        org_id: "t1".into(),
+        direction: "outbound".into(),
+        from_number: OURS.into(),
+        to_number: THEIRS.into(),
+        body: "in flight".into(),
+        status: "accepted".into(),
+        provider: "twilio".into(),
+        external_id: None,
+        segments: 1,
+        price_micros: None,
+        price_unit: None,
+        user_id: Some("ann".into()),
+        created_at: now,
+        updated_at: now,
+    };
+    assert!(store.insert_message(&text).await.unwrap());
+    let sid = "SM0123456789abcdef0123456789abcdef";
+    let cb = [("MessageSid", sid), ("MessageStatus", "sent")];
+    assert_eq!(p.hook(&format!("/sms-status?messageId={id}"), &cb).await.0, 204);
+    let m = store.message(id).await.unwrap().unwrap();
+    assert_eq!((m.status.as_str(), m.external_id.as_deref()), ("sent", Some(sid)));
+    // Twilio's late answer to the send (`queued`) keeps the later status.
+    store.set_message_sent(id, sid, "queued", 1, now).await.unwrap();
+    assert_eq!(store.message(id).await.unwrap().unwrap().status, "sent");
+    assert_eq!(
+        p.usage_of("t1", "sms_segments_outbound").await.len(),
+        1,
+        "billed from `sent` on"
+    );
+}
+
 crate::on_both_backends!(
     concurrent_callbacks_leave_one_row_and_bill_once,
     a_placement_or_text_left_by_a_crash_is_ended_failed,
+    a_text_status_before_the_send_answer_is_kept,
 );

@@ -295,7 +295,15 @@ async fn texts_thread_notify_and_bill_once(b: Backend) {
     );
     let form = &p.fake.seen_of("Messages.json")[0];
     assert!(form.contains(&("Body".into(), "Happy to help".into())), "{form:?}");
-    assert!(form.contains(&("StatusCallback".into(), format!("{PUBLIC}{HOOKS}/sms-status"))));
+    let callback = form
+        .iter()
+        .find(|(k, _)| k == "StatusCallback")
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    assert_eq!(
+        callback,
+        format!("{PUBLIC}{HOOKS}/sms-status?messageId={}", sent["id"].as_str().unwrap())
+    );
     let sid = sent["externalId"].as_str().unwrap().to_owned();
     for status in ["sent", "delivered", "delivered", "sent"] {
         let cb = [

@@ -315,7 +315,16 @@ async fn list_invoices(
     ApiQuery(q): ApiQuery<InvoiceList>,
 ) -> Result<Json<Value>> {
     let org = usage_org(&caller, q.org_id.as_deref())?;
-    let limit = q.limit.unwrap_or(INVOICE_LIST_MAX).clamp(1, INVOICE_LIST_MAX);
+    let limit = match q.limit {
+        None => INVOICE_LIST_MAX,
+        Some(n) if (1..=INVOICE_LIST_MAX).contains(&n) => n,
+        Some(_) => {
+            return Err(Error::new(
+                ErrorCode::InvalidRequest,
+                format!("`limit`: expected 1 to {INVOICE_LIST_MAX}"),
+            ));
+        }
+    };
     let rows = s.telephony.store().invoices(org, limit).await?;
     let list = rows.iter().map(invoice_view).collect::<Result<Vec<_>>>()?;
     Ok(Json(json!({"invoices": list})))

@@ -224,6 +224,14 @@ async fn register(s: &AppState, org: String, body: AddNumber, buy: bool) -> Resu
         return Err(Error::new(ErrorCode::InvalidRequest, "`orgId` is empty or too long"));
     }
     let e164 = e164(&body.number)?;
+    if let Some(sid) = &body.provider_sid
+        && !(sid.len() == 34 && sid.starts_with("PN") && sid.bytes().skip(2).all(|b| b.is_ascii_hexdigit()))
+    {
+        return Err(Error::new(
+            ErrorCode::InvalidRequest,
+            "`providerSid`: Twilio's IncomingPhoneNumber sid, PN and 32 hex digits",
+        ));
+    }
     let mut n = PhoneNumber {
         id: uuid::Uuid::now_v7().to_string(),
         org_id: org,
@@ -317,14 +325,14 @@ async fn update(
     Ok(Json(view(&n)))
 }
 
-/// Releases a number (at Twilio too, when it has a `PN…` sid) and drops its assignments; its org's admin or the platform.
+/// Releases a number (at Twilio too, when it has a `PN…` sid: it leaves the account) and drops its assignments; the platform only.
 #[utoipa::path(delete, path = "/phone/numbers/{id}", tag = "phone",
     security(("service_key" = []), ("bearer" = [])),
     params(("id" = String, Path, description = "The number's id", example = "01a1fd42-a4bc-72a9-b928-68b62659c84c")),
     responses(
         (status = 204, description = "Released"),
         (status = 401, description = "No token, or a bad one", body = crate::error::ErrorBody),
-        (status = 403, description = "Not its org's admin", body = crate::error::ErrorBody),
+        (status = 403, description = "Not a platform admin", body = crate::error::ErrorBody),
         (status = 404, description = "No such number the caller may see", body = crate::error::ErrorBody),
         (status = 502, description = "Twilio refused the release", body = crate::error::ErrorBody),
         (status = 503, description = "Twilio is not configured (and the number is Twilio's)", body = crate::error::ErrorBody),
@@ -332,7 +340,8 @@ async fn update(
 async fn release(State(s): State<AppState>, caller: Caller, ApiPath(id): ApiPath<String>) -> Result<StatusCode> {
     let store = s.telephony.store();
     let n = store.number(&caller.scope, &id).await?.ok_or_else(no_number)?;
-    caller.must_administer(&n.org_id)?;
+    // Releasing gives the number back to Twilio for good: the platform's call.
+    caller.must_be_platform()?;
     if let Some(sid) = &n.provider_sid {
         match s.telephony.twilio()?.rest.release_number(sid).await {
             Ok(()) => {}

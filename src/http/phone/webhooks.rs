@@ -154,7 +154,7 @@ async fn sms_status(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<axum::http::StatusCode> {
-    let (p, _) = verified(&s, &uri, &headers, &body)?;
-    s.telephony.sms_status(&p, now_ms()).await?;
+    let (p, q) = verified(&s, &uri, &headers, &body)?;
+    s.telephony.sms_status(&q, &p, now_ms()).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
