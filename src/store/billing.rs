@@ -98,8 +98,10 @@ const INVOICE_COLS: &str =
     "SELECT id, org_id, period_start, period_end, currency, total_minor, lines, created_at FROM invoices";
 
 /// Numbers held for some of `[$2, $3)` by org `$1` (each is billed a number-month per month touched).
-const NUMBERS_HELD: &str = "SELECT id, created_at, released_at FROM phone_numbers WHERE org_id = $1 \
-     AND created_at < $3 AND (released_at IS NULL OR released_at > $2) ORDER BY id";
+/// Held by this org since `held_since` (a number moved here is billed to it from the move).
+const NUMBERS_HELD: &str = "SELECT id, coalesce(held_since, created_at) AS since, released_at FROM phone_numbers \
+     WHERE org_id = $1 AND coalesce(held_since, created_at) < $3 AND (released_at IS NULL OR released_at > $2) \
+     ORDER BY id";
 
 impl Store {
     /// Writes a usage record; false (nothing written) if its source was already recorded.
@@ -213,7 +215,7 @@ impl Store {
             .await)?)
     }
 
-    /// `(id, created_at, released_at)` of the numbers `org_id` held during `[from, to)`.
+    /// `(id, held since, released_at)` of the numbers `org_id` held during `[from, to)`.
     pub async fn numbers_held(
         &self,
         org_id: &str,

@@ -56,11 +56,12 @@ static ASSIGNED_TO: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-const INSERT: &str = "INSERT INTO phone_numbers (id, org_id, e164, provider, provider_sid, label, voice, sms, created_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+const INSERT: &str = "INSERT INTO phone_numbers (id, org_id, e164, provider, provider_sid, label, voice, sms, \
+     created_at, held_since) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)";
 const RELEASE: &str = "UPDATE phone_numbers SET released_at = $2 WHERE id = $1 AND released_at IS NULL";
 const UNASSIGN_NUMBER: &str = "DELETE FROM phone_assignments WHERE phone_number_id = $1";
-const UPDATE: &str = "UPDATE phone_numbers SET label = $2, org_id = $3 WHERE id = $1 AND released_at IS NULL";
+const UPDATE: &str = "UPDATE phone_numbers SET label = $2, org_id = $3, \
+     held_since = CASE WHEN org_id = $3 THEN held_since ELSE $4 END WHERE id = $1 AND released_at IS NULL";
 const ASSIGN: &str = "INSERT INTO phone_assignments (phone_number_id, org_id, user_id, created_at) \
      SELECT n.id, n.org_id, $2, $3 FROM phone_numbers n WHERE n.id = $1 AND n.org_id = $4 AND n.released_at IS NULL \
      ON CONFLICT (phone_number_id, user_id) DO NOTHING";
@@ -132,9 +133,18 @@ impl Store {
         Ok(released)
     }
 
-    /// Sets a held number's label and org (a move to another org drops its assignments).
-    pub async fn update_number(&self, before: &PhoneNumber, label: Option<&str>, org_id: &str) -> Result<bool> {
-        let stmt = Statement::new(UPDATE, [before.id.as_str().into(), label.into(), org_id.into()]);
+    /// Sets a held number's label and org (a move to another org drops its assignments; the new org holds it from `now`).
+    pub async fn update_number(
+        &self,
+        before: &PhoneNumber,
+        label: Option<&str>,
+        org_id: &str,
+        now: Millis,
+    ) -> Result<bool> {
+        let stmt = Statement::new(
+            UPDATE,
+            [before.id.as_str().into(), label.into(), org_id.into(), now.into()],
+        );
         let done = self.exec(stmt).await? == Executed::Rows(1);
         if done && before.org_id != org_id {
             self.exec(Statement::new(UNASSIGN_NUMBER, [before.id.as_str().into()]))

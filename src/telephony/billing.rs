@@ -119,7 +119,7 @@ impl Telephony {
                     "number_months",
                     1,
                     None,
-                    format!("number:{id}:{month}"),
+                    format!("number:{org_id}:{id}:{month}"),
                     &id,
                     at,
                 )

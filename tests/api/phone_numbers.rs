@@ -125,4 +125,61 @@ async fn numbers_are_searched_provisioned_relabelled_moved_and_released(b: Backe
     );
 }
 
-crate::on_both_backends!(numbers_are_searched_provisioned_relabelled_moved_and_released);
+/// A number moved to another org is billed to it from the move, not from the number's first day.
+async fn a_moved_number_is_billed_to_its_new_org_from_the_move(b: Backend) {
+    use switchboard::store::PhoneNumber;
+    let p = phone_app(b).await;
+    let now = switchboard::clock::now_ms();
+    let day = 86_400_000;
+    let number = PhoneNumber {
+        id: "01900000-0000-7000-8000-0000000000c1".into(),
+        org_id: "t1".into(),
+        e164: "+14155550100".into(),
+        provider: "twilio".into(),
+        provider_sid: None,
+        label: None,
+        voice: true,
+        sms: true,
+        created_at: now - 100 * day,
+        released_at: None,
+    };
+    p.app.state.telephony.store().insert_number(&number).await.unwrap();
+    let months = |org: &'static str| {
+        let p = &p;
+        async move {
+            let (s, body) = p
+                .app
+                .get(
+                    &format!("/api/phone/usage/summary?orgId={org}&{}", around_now()),
+                    Some(&p.service),
+                )
+                .await;
+            assert_eq!(s, 200, "{body}");
+            body["usage"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|u| u["kind"] == "number_months")
+                .map_or(0, |u| u["quantity"].as_i64().unwrap())
+        }
+    };
+    let held = months("t1").await;
+    assert!((4..=5).contains(&held), "100 days touch 4 or 5 calendar months: {held}");
+    let r = p
+        .app
+        .http
+        .patch(p.app.url(&format!("/api/phone/numbers/{}", number.id)))
+        .bearer_auth(&p.service)
+        .json(&json!({"orgId": "t2"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(months("t2").await, 1, "only the month of the move");
+    assert_eq!(months("t1").await, held, "what t1 was billed stays");
+}
+
+crate::on_both_backends!(
+    numbers_are_searched_provisioned_relabelled_moved_and_released,
+    a_moved_number_is_billed_to_its_new_org_from_the_move,
+);

@@ -320,7 +320,7 @@ async fn update(
         Some(l) => label(l)?,
         None => n.label.clone(),
     };
-    store.update_number(&n, l.as_deref(), &org).await?;
+    store.update_number(&n, l.as_deref(), &org, now_ms()).await?;
     let n = store.number(&Scope::Platform, &id).await?.ok_or_else(no_number)?;
     Ok(Json(view(&n)))
 }
