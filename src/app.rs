@@ -159,6 +159,10 @@ impl Application {
             settings.twilio.clone(),
             settings.node_id.clone(),
             settings.presence_batch_window,
+            crate::telephony::PhoneRate {
+                per_minute: settings.call_rate_per_minute,
+                burst: settings.call_rate_burst,
+            },
         );
         let calls = CallService::new(
             CallDeps {

@@ -75,6 +75,15 @@ pub struct Telephony {
     node_id: String,
     /// Members on a phone call show `busy` (and are not rung for the next one).
     fanout: Arc<PresenceFanout>,
+    /// Calls placed and texts sent per member (`CALL_RATE_PER_MINUTE`, `CALL_RATE_BURST`: the in-app start limit's).
+    limiter: governor::DefaultKeyedRateLimiter<String>,
+}
+
+/// How often each member may place a phone call or send a text.
+#[derive(Debug, Clone, Copy)]
+pub struct PhoneRate {
+    pub per_minute: u32,
+    pub burst: u32,
 }
 
 impl Telephony {
@@ -85,7 +94,11 @@ impl Telephony {
         settings: Option<TwilioSettings>,
         node_id: String,
         presence_batch_window: std::time::Duration,
+        rate: PhoneRate,
     ) -> Arc<Self> {
+        let per_minute = std::num::NonZeroU32::new(rate.per_minute.max(1)).unwrap_or(std::num::NonZeroU32::MIN);
+        let burst = std::num::NonZeroU32::new(rate.burst.max(1)).unwrap_or(std::num::NonZeroU32::MIN);
+        let limiter = governor::RateLimiter::keyed(governor::Quota::per_minute(per_minute).allow_burst(burst));
         let twilio = settings.map(|settings| Twilio {
             rest: TwilioRest::new(settings.account.clone()),
             settings,
@@ -97,6 +110,7 @@ impl Telephony {
             bus,
             twilio,
             node_id,
+            limiter,
         })
     }
 
@@ -152,6 +166,23 @@ impl Telephony {
             },
             frame: Outbound::One(frame.into()),
         });
+    }
+
+    /// `429 rate_limited` (with Retry-After) when `who` placed or sent too much lately.
+    pub fn check_rate(&self, org_id: &str, who: &str) -> Result<()> {
+        use governor::clock::{Clock, DefaultClock};
+        let key = format!("{org_id}\u{1f}{who}");
+        self.limiter.check_key(&key).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            Error::new(ErrorCode::RateLimited, "too many phone calls or texts; wait a little")
+                .retry_after(wait.as_secs_f64().ceil() as u32)
+        })
+    }
+
+    /// Forgets members whose bucket is full again (memory stays bounded).
+    fn shrink_limiter(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
     }
 
     /// Marks a member on (or off) a phone call in presence, and tells their org.

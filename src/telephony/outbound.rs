@@ -23,6 +23,7 @@ impl Telephony {
     /// The row exists before Twilio is asked (its CallSid is filled in after), and a refusal ends it FAILED.
     pub async fn place_call(&self, scope: &Scope, member: &Identity, req: &PlaceCall<'_>, now: Millis) -> Result<Call> {
         let twilio = self.twilio()?;
+        self.check_rate(&member.tenant_id, &member.user_id)?;
         let number = self.usable_number(scope, req.from).await?;
         if !number.voice {
             return Err(Error::new(ErrorCode::InvalidRequest, "that number cannot make calls"));

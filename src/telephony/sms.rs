@@ -146,6 +146,7 @@ impl Telephony {
                 format!("`body` is longer than {MAX_SMS_CHARS} characters"),
             ));
         }
+        self.check_rate(scope.org().unwrap_or("-"), user_id.unwrap_or("service"))?;
         let number = self.usable_number(scope, from).await?;
         if !number.sms {
             return Err(Error::new(ErrorCode::InvalidRequest, "that number cannot send texts"));

@@ -38,6 +38,7 @@ impl Telephony {
             }
         }
         let texts = self.store.fail_unsent_messages(before, now).await?;
+        self.shrink_limiter();
         if ended > 0 || texts > 0 {
             tracing::warn!(
                 calls = ended,

@@ -200,8 +200,41 @@ async fn a_text_status_before_the_send_answer_is_kept(b: Backend) {
     );
 }
 
+/// Placing calls and sending texts share the per-member rate limit of starting calls.
+async fn calls_and_texts_are_rate_limited_per_member(b: Backend) {
+    let p = phone_app_with(b, |s| {
+        s.call_rate_burst = 2;
+        s.call_rate_per_minute = 1;
+    })
+    .await;
+    let number = p.add_number("t1", OURS).await;
+    p.assign("t1", "ann", &[&number]).await;
+    p.assign("t1", "bob", &[&number]).await;
+    let ann = p.app.token(&agent("t1", "ann"));
+    let call = serde_json::json!({"from": OURS, "to": THEIRS});
+    let text = serde_json::json!({"from": OURS, "to": THEIRS, "body": "hi"});
+    assert_eq!(p.app.post("/api/phone/calls", Some(&ann), call.clone()).await.0, 201);
+    assert_eq!(p.app.post("/api/phone/sms", Some(&ann), text.clone()).await.0, 201);
+    let r = p
+        .app
+        .http
+        .post(p.app.url("/api/phone/sms"))
+        .bearer_auth(&ann)
+        .json(&text)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().get("retry-after").is_some());
+    assert_eq!(p.fake.seen_of("Messages.json").len(), 1, "nothing sent when refused");
+    // Another member has their own allowance.
+    let bob = p.app.token(&agent("t1", "bob"));
+    assert_eq!(p.app.post("/api/phone/calls", Some(&bob), call).await.0, 201);
+}
+
 crate::on_both_backends!(
     concurrent_callbacks_leave_one_row_and_bill_once,
     a_placement_or_text_left_by_a_crash_is_ended_failed,
     a_text_status_before_the_send_answer_is_kept,
+    calls_and_texts_are_rate_limited_per_member,
 );

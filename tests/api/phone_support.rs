@@ -25,9 +25,15 @@ pub struct Phone {
 }
 
 pub async fn phone_app(b: Backend) -> Phone {
+    phone_app_with(b, |_| {}).await
+}
+
+/// As [`phone_app`], with the settings changed first.
+pub async fn phone_app_with(b: Backend, tweak: impl FnOnce(&mut switchboard::Settings)) -> Phone {
     let fake = FakeTwilio::start().await;
     let account = fake.account();
     let app = spawn_with(b, |s| {
+        tweak(s);
         s.twilio = Some(TwilioSettings {
             account,
             twiml_app_sid: Some("AP0123456789abcdef0123456789abcdef".into()),

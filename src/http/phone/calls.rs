@@ -116,6 +116,7 @@ struct PlaceCallBody {
         (status = 401, description = "No token, or a bad one", body = crate::error::ErrorBody),
         (status = 403, description = "A service key has no softphone to connect", body = crate::error::ErrorBody),
         (status = 404, description = "`from` is not a number the caller may use", body = crate::error::ErrorBody),
+        (status = 429, description = "Too many calls and texts lately (`CALL_RATE_PER_MINUTE`); see Retry-After", body = crate::error::ErrorBody),
         (status = 502, description = "Twilio refused the call (`provider_error`, its message); the row is FAILED", body = crate::error::ErrorBody),
         (status = 503, description = "Twilio is not configured", body = crate::error::ErrorBody),
     ))]

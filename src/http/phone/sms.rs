@@ -55,6 +55,7 @@ struct SendSms {
         (status = 400, description = "A malformed body, an empty or too long text, a bad number", body = crate::error::ErrorBody),
         (status = 401, description = "No token, or a bad one", body = crate::error::ErrorBody),
         (status = 404, description = "`from` is not a number the caller may use", body = crate::error::ErrorBody),
+        (status = 429, description = "Too many calls and texts lately (`CALL_RATE_PER_MINUTE`); see Retry-After", body = crate::error::ErrorBody),
         (status = 502, description = "Twilio refused it (`provider_error`); the text is stored as failed", body = crate::error::ErrorBody),
         (status = 503, description = "Twilio is not configured", body = crate::error::ErrorBody),
     ))]
