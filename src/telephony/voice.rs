@@ -215,7 +215,7 @@ impl Telephony {
         let Some(call) = self.callback_call(q, p).await? else {
             return Ok(hang_up());
         };
-        let status = p.get("DialCallStatus").unwrap_or("failed");
+        let status = p.need("DialCallStatus")?;
         let inbound = call.phone.as_deref().is_some_and(|l| l.direction == Direction::Inbound);
         // Only a dial nobody answered goes to voicemail (a missing status is not "unanswered" for a call someone took).
         let unanswered = call.callee.kind == ParticipantType::Phone;

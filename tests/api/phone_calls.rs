@@ -111,6 +111,15 @@ async fn inbound_rings_available_members_then_answered_completed(b: Backend) {
         twiml.contains(">bob</Client>") && !twiml.contains(">ann</Client>"),
         "{twiml}"
     );
+    // An action request without Twilio's DialCallStatus is refused, and changes nothing.
+    let (status, _) = p
+        .hook(
+            &format!("/voice?step=after-dial&callId={call_id}"),
+            &[("CallSid", PARENT)],
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(p.call(&call_id).await["status"], "ACTIVE");
     // The dial ends after 42 s of talk.
     let after = format!("/voice?step=after-dial&callId={call_id}");
     let dial_done = [
@@ -449,6 +458,43 @@ async fn the_softphone_token_and_its_outgoing_call(b: Backend) {
     assert!(twiml.contains("<Say>") && !twiml.contains("<Dial"), "{twiml}");
     let (_, list) = p.app.get("/api/phone/calls", Some(&p.service)).await;
     assert_eq!(list["calls"].as_array().unwrap().len(), 1);
+    // A caller id must be one of the softphone's numbers that can call.
+    let (s, fax) = p
+        .app
+        .post(
+            "/api/orgs/t1/phone-numbers",
+            Some(&p.service),
+            json!({"number": "+14155550142", "voice": false}),
+        )
+        .await;
+    assert_eq!(s, 201, "{fax}");
+    p.assign("t1", "ann", &[&number, fax["id"].as_str().unwrap()]).await;
+    let params = [
+        ("CallSid", CHILD),
+        ("From", "client:ann"),
+        ("To", THEIRS),
+        ("CallerId", "+14155550142"),
+    ];
+    let (_, twiml) = p.hook("/voice", &params).await;
+    assert!(twiml.contains("<Say>") && !twiml.contains("<Dial"), "{twiml}");
+    // The phone routes serve phone calls only: an in-app call stays its participants'.
+    let _agent = p.app.connect(&agent("t1", "dee")).await;
+    let carol = p.app.token(&customer("t1", "carol"));
+    let (s, started) = p
+        .app
+        .post("/api/voip/start-call", Some(&carol), json!({"calleeSupabaseId": "dee"}))
+        .await;
+    assert_eq!(s, 200, "{started}");
+    let in_app = format!("/api/phone/calls/{}", started["callId"].as_str().unwrap());
+    let admin = p.token_as(&agent("t1", "boss"), Some("admin"));
+    for who in [&p.service, &admin] {
+        let (s, body) = p.app.get(&in_app, Some(who)).await;
+        assert_eq!(
+            (s, body["error"]["code"].as_str()),
+            (404, Some("call_not_found")),
+            "{body}"
+        );
+    }
 }
 
 crate::on_both_backends!(
