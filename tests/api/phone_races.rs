@@ -70,7 +70,6 @@ async fn concurrent_callbacks_leave_one_row_and_bill_once(b: Backend) {
 async fn a_placement_or_text_left_by_a_crash_is_ended_failed(b: Backend) {
     use switchboard::model::Direction;
     use switchboard::phone::calls::{NewPhoneCall, new_row};
-    use switchboard::store::{Conversation, SmsMessage};
     let p = phone_app(b).await;
     let number = p.add_number("t1", OURS).await;
     let store = p.app.state.telephony.store();
@@ -97,37 +96,7 @@ async fn a_placement_or_text_left_by_a_crash_is_ended_failed(b: Backend) {
     let fresh = "01900000-0000-7000-8000-000000000002";
     assert!(store.insert_phone_call(&pending(old, now - 600_000)).await.unwrap());
     assert!(store.insert_phone_call(&pending(fresh, now - 1_000)).await.unwrap());
-    let thread = store
-        .touch_conversation(&Conversation {
-            id: "c1".into(),
-            org_id: "t1".into(),
-            phone_number_id: number.clone(),
-            our_number: OURS.into(),
-            their_number: THEIRS.into(),
-            last_message_at: now - 600_000,
-            created_at: now - 600_000,
-        })
-        .await
-        .unwrap();
-    let text = SmsMessage {
-        id: "01900000-0000-7000-8000-0000000000a1".into(),
-        conversation_id: thread.id.clone(),
-        org_id: "t1".into(),
-        direction: "outbound".into(),
-        from_number: OURS.into(),
-        to_number: THEIRS.into(),
-        body: "never sent".into(),
-        status: "accepted".into(),
-        provider: "twilio".into(),
-        external_id: None,
-        segments: 1,
-        price_micros: None,
-        price_unit: None,
-        user_id: Some("ann".into()),
-        created_at: now - 600_000,
-        updated_at: now - 600_000,
-    };
-    assert!(store.insert_message(&text).await.unwrap());
+    let thread = unsent_text(store, &number, "01900000-0000-7000-8000-0000000000a1", now - 600_000).await;
     assert_eq!(p.app.state.telephony.sweep_once(now).await.unwrap(), 1);
     assert_eq!(p.call(old).await["status"], "FAILED");
     assert_eq!(
@@ -138,7 +107,7 @@ async fn a_placement_or_text_left_by_a_crash_is_ended_failed(b: Backend) {
     let (_, msgs) = p
         .app
         .get(
-            &format!("/api/phone/sms/conversations/{}/messages", thread.id),
+            &format!("/api/phone/sms/conversations/{}/messages", thread),
             Some(&p.service),
         )
         .await;
@@ -148,43 +117,12 @@ async fn a_placement_or_text_left_by_a_crash_is_ended_failed(b: Backend) {
 
 /// A text's status callback that beats Twilio's answer to the send (its sid not stored yet) is kept, by our id in its URL.
 async fn a_text_status_before_the_send_answer_is_kept(b: Backend) {
-    use switchboard::store::{Conversation, SmsMessage};
     let p = phone_app(b).await;
     let number = p.add_number("t1", OURS).await;
     let store = p.app.state.telephony.store();
     let now = switchboard::clock::now_ms();
-    let thread = store
-        .touch_conversation(&Conversation {
-            id: "c1".into(),
-            org_id: "t1".into(),
-            phone_number_id: number,
-            our_number: OURS.into(),
-            their_number: THEIRS.into(),
-            last_message_at: now,
-            created_at: now,
-        })
-        .await
-        .unwrap();
     let id = "01900000-0000-7000-8000-0000000000b1";
-    let text = SmsMessage {
-        id: id.into(),
-        conversation_id: thread.id.clone(),
-        org_id: "t1".into(),
-        direction: "outbound".into(),
-        from_number: OURS.into(),
-        to_number: THEIRS.into(),
-        body: "in flight".into(),
-        status: "accepted".into(),
-        provider: "twilio".into(),
-        external_id: None,
-        segments: 1,
-        price_micros: None,
-        price_unit: None,
-        user_id: Some("ann".into()),
-        created_at: now,
-        updated_at: now,
-    };
-    assert!(store.insert_message(&text).await.unwrap());
+    unsent_text(store, &number, id, now).await;
     let sid = "SM0123456789abcdef0123456789abcdef";
     let cb = [("MessageSid", sid), ("MessageStatus", "sent")];
     assert_eq!(p.hook(&format!("/sms-status?messageId={id}"), &cb).await.0, 204);
@@ -230,6 +168,43 @@ async fn calls_and_texts_are_rate_limited_per_member(b: Backend) {
     // Another member has their own allowance.
     let bob = p.app.token(&agent("t1", "bob"));
     assert_eq!(p.app.post("/api/phone/calls", Some(&bob), call).await.0, 201);
+}
+
+/// An outbound text written but not (yet) handed to Twilio, in a thread of `number`; the thread's id.
+async fn unsent_text(store: &switchboard::store::Store, number: &str, id: &str, at: i64) -> String {
+    use switchboard::store::{Conversation, SmsMessage};
+    let thread = store
+        .touch_conversation(&Conversation {
+            id: "c1".into(),
+            org_id: "t1".into(),
+            phone_number_id: number.into(),
+            our_number: OURS.into(),
+            their_number: THEIRS.into(),
+            last_message_at: at,
+            created_at: at,
+        })
+        .await
+        .unwrap();
+    let text = SmsMessage {
+        id: id.into(),
+        conversation_id: thread.id.clone(),
+        org_id: "t1".into(),
+        direction: "outbound".into(),
+        from_number: OURS.into(),
+        to_number: THEIRS.into(),
+        body: "unsent".into(),
+        status: "accepted".into(),
+        provider: "twilio".into(),
+        external_id: None,
+        segments: 1,
+        price_micros: None,
+        price_unit: None,
+        user_id: Some("ann".into()),
+        created_at: at,
+        updated_at: at,
+    };
+    assert!(store.insert_message(&text).await.unwrap());
+    thread.id
 }
 
 crate::on_both_backends!(

@@ -6,7 +6,7 @@
 //! callbacks answer `204`.
 
 use axum::body::Bytes;
-use axum::extract::{OriginalUri, State};
+use axum::extract::{FromRequest, OriginalUri, Request, State};
 use axum::http::{HeaderMap, Uri, header};
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
@@ -27,7 +27,41 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(sms_status))
 }
 
-/// The verified parameters and query of a webhook.
+/// A webhook's parameters and query, once its signature checked out.
+pub struct TwilioHook(pub Params, pub VoiceQuery);
+
+impl FromRequest<AppState> for TwilioHook {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, s: &AppState) -> Result<Self> {
+        // Nested under `/api`: the URL Twilio signed is the original one.
+        let uri = req
+            .extensions()
+            .get::<OriginalUri>()
+            .map_or_else(|| req.uri().clone(), |o| o.0.clone());
+        let headers = req.headers().clone();
+        let body = match tokio::time::timeout(crate::http::json::BODY_TIMEOUT, Bytes::from_request(req, s)).await {
+            Err(_) => {
+                return Err(Error::new(
+                    ErrorCode::RequestTimeout,
+                    "the request body did not arrive in time",
+                ));
+            }
+            Ok(Err(r)) if r.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(Error::new(ErrorCode::PayloadTooLarge, "request body is too large"));
+            }
+            Ok(Err(_)) => {
+                return Err(Error::new(
+                    ErrorCode::InvalidRequest,
+                    "the request body could not be read",
+                ));
+            }
+            Ok(Ok(b)) => b,
+        };
+        verified(s, &uri, &headers, &body).map(|(p, q)| Self(p, q))
+    }
+}
+
 fn verified(s: &AppState, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Result<(Params, VoiceQuery)> {
     let is_form = headers
         .get(header::CONTENT_TYPE)
@@ -65,13 +99,7 @@ fn twiml(body: String) -> Response {
         (status = 403, description = "A bad or missing `X-Twilio-Signature` (nothing is read or written)", body = crate::error::ErrorBody),
         (status = 503, description = "Twilio is not configured", body = crate::error::ErrorBody),
     ))]
-async fn voice(
-    State(s): State<AppState>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response> {
-    let (p, q) = verified(&s, &uri, &headers, &body)?;
+async fn voice(State(s): State<AppState>, TwilioHook(p, q): TwilioHook) -> Result<Response> {
     Ok(twiml(s.telephony.voice(&q, &p, now_ms()).await?))
 }
 
@@ -85,13 +113,7 @@ async fn voice(
         (status = 403, description = "A bad or missing `X-Twilio-Signature` (nothing is read or written)", body = crate::error::ErrorBody),
         (status = 503, description = "Twilio is not configured", body = crate::error::ErrorBody),
     ))]
-async fn status(
-    State(s): State<AppState>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<axum::http::StatusCode> {
-    let (p, q) = verified(&s, &uri, &headers, &body)?;
+async fn status(State(s): State<AppState>, TwilioHook(p, q): TwilioHook) -> Result<axum::http::StatusCode> {
     s.telephony.status(&q, &p, now_ms()).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
@@ -106,13 +128,7 @@ async fn status(
         (status = 403, description = "A bad or missing `X-Twilio-Signature` (nothing is read or written)", body = crate::error::ErrorBody),
         (status = 503, description = "Twilio is not configured", body = crate::error::ErrorBody),
     ))]
-async fn recording(
-    State(s): State<AppState>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<axum::http::StatusCode> {
-    let (p, q) = verified(&s, &uri, &headers, &body)?;
+async fn recording(State(s): State<AppState>, TwilioHook(p, q): TwilioHook) -> Result<axum::http::StatusCode> {
     s.telephony.recording(&q, &p, now_ms()).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
@@ -127,13 +143,7 @@ async fn recording(
         (status = 403, description = "A bad or missing `X-Twilio-Signature` (nothing is read or written)", body = crate::error::ErrorBody),
         (status = 503, description = "Twilio is not configured", body = crate::error::ErrorBody),
     ))]
-async fn sms(
-    State(s): State<AppState>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response> {
-    let (p, _) = verified(&s, &uri, &headers, &body)?;
+async fn sms(State(s): State<AppState>, TwilioHook(p, _): TwilioHook) -> Result<Response> {
     s.telephony.sms_received(&p, now_ms()).await?;
     Ok(twiml(crate::phone::twiml::response([])))
 }
@@ -148,13 +158,7 @@ async fn sms(
         (status = 403, description = "A bad or missing `X-Twilio-Signature` (nothing is read or written)", body = crate::error::ErrorBody),
         (status = 503, description = "Twilio is not configured", body = crate::error::ErrorBody),
     ))]
-async fn sms_status(
-    State(s): State<AppState>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<axum::http::StatusCode> {
-    let (p, q) = verified(&s, &uri, &headers, &body)?;
+async fn sms_status(State(s): State<AppState>, TwilioHook(p, q): TwilioHook) -> Result<axum::http::StatusCode> {
     s.telephony.sms_status(&q, &p, now_ms()).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
