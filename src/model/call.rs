@@ -112,10 +112,12 @@ pub enum EndReason {
     ServerRestart,
     /// Media could not be established or stopped flowing.
     MediaFailed,
+    /// Phone calls: the provider failed the call, or refused to place it.
+    ProviderFailed,
 }
 
 impl EndReason {
-    pub const ALL: [EndReason; 9] = [
+    pub const ALL: [EndReason; 10] = [
         Self::Hangup,
         Self::Declined,
         Self::Cancelled,
@@ -125,6 +127,7 @@ impl EndReason {
         Self::ConnectionLost,
         Self::ServerRestart,
         Self::MediaFailed,
+        Self::ProviderFailed,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -138,6 +141,7 @@ impl EndReason {
             Self::ConnectionLost => "connection_lost",
             Self::ServerRestart => "server_restart",
             Self::MediaFailed => "media_failed",
+            Self::ProviderFailed => "provider_failed",
         }
     }
 

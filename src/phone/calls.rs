@@ -109,7 +109,7 @@ fn reason(status: CallStatus) -> Option<EndReason> {
         CallStatus::Missed => EndReason::RingTimeout,
         CallStatus::Busy => EndReason::CalleeBusy,
         CallStatus::Cancelled => EndReason::Cancelled,
-        CallStatus::Failed => EndReason::MediaFailed,
+        CallStatus::Failed => EndReason::ProviderFailed,
         _ => return None,
     })
 }

@@ -133,7 +133,7 @@ fn unanswered_endings_have_no_talk_time() {
         ("no-answer", CallStatus::Missed, EndReason::RingTimeout),
         ("busy", CallStatus::Busy, EndReason::CalleeBusy),
         ("canceled", CallStatus::Cancelled, EndReason::Cancelled),
-        ("failed", CallStatus::Failed, EndReason::MediaFailed),
+        ("failed", CallStatus::Failed, EndReason::ProviderFailed),
     ] {
         let r = StatusReport {
             status: s,

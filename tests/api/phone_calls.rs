@@ -409,6 +409,7 @@ async fn an_outbound_call_is_placed_bridged_and_billed(b: Backend) {
     );
     let (_, list) = p.app.get("/api/phone/calls", Some(&ann)).await;
     assert_eq!(list["calls"][0]["status"], "FAILED", "{list}");
+    assert_eq!(list["calls"][0]["endReason"], "provider_failed", "{list}");
     assert_eq!(list["calls"].as_array().unwrap().len(), 2);
     ann_ws.expect_no("call.incoming", Duration::from_millis(50)).await;
 }
