@@ -32,20 +32,32 @@ struct AssignNumbers {
 
 async fn assignments_view(s: &AppState, org: &str, user: &str) -> Result<AssignmentsView> {
     let store = s.telephony.store();
-    let scope = Scope::Org { org_id: org.to_owned() };
-    let mut out = Vec::new();
-    for a in store.assignments_of(org, user).await? {
-        if let Some(n) = store.number(&scope, &a.phone_number_id).await? {
-            out.push(AssignmentView {
+    // Two queries, whatever the count: the member's held numbers, and when each was assigned.
+    let member = Scope::Member {
+        org_id: org.to_owned(),
+        user_id: user.to_owned(),
+    };
+    let numbers = store.numbers(&member).await?;
+    let assigned: std::collections::HashMap<String, i64> = store
+        .assignments_of(org, user)
+        .await?
+        .into_iter()
+        .map(|a| (a.phone_number_id, a.created_at))
+        .collect();
+    let out: Vec<AssignmentView> = numbers
+        .into_iter()
+        .filter_map(|n| {
+            let at = *assigned.get(&n.id)?;
+            Some(AssignmentView {
                 phone_number_id: n.id,
                 e164: n.e164,
                 label: n.label,
-                user_id: a.user_id,
-                org_id: a.org_id,
-                assigned_at: iso(a.created_at),
-            });
-        }
-    }
+                user_id: user.to_owned(),
+                org_id: n.org_id,
+                assigned_at: iso(at),
+            })
+        })
+        .collect();
     Ok(AssignmentsView {
         user_id: user.to_owned(),
         org_id: org.to_owned(),
