@@ -14,6 +14,7 @@ pub const LAYERS: &[(&str, u8)] = &[
     ("clock", 1),
     ("wire", 1),
     ("phone", 1),
+    ("ratelimit", 1),
     ("auth", 2),
     ("store", 2),
     ("metrics", 2),

@@ -21,6 +21,7 @@ pub mod model;
 pub mod net;
 pub mod phone;
 pub mod presence;
+pub mod ratelimit;
 pub mod signal;
 pub mod store;
 pub mod telephony;

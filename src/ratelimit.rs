@@ -1,4 +1,4 @@
-//! Per-user rate limit on starting calls (a GCRA token bucket from `governor`).
+//! Per-user rate limits (a GCRA token bucket from `governor`, keyed by tenant and user): starting in-app calls, placing phone calls and sending texts.
 
 use std::num::NonZeroU32;
 
@@ -7,18 +7,21 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::error::{Error, ErrorCode, Result};
 
-/// Limits how often each user may start a call.
-pub struct StartLimiter {
+/// Limits how often each user may do one kind of thing.
+pub struct UserLimiter {
     limiter: DefaultKeyedRateLimiter<String>,
+    /// The refusal's message.
+    refusal: &'static str,
 }
 
-impl StartLimiter {
-    /// `per_minute` sustained, `burst` at once (both at least 1).
-    pub fn new(per_minute: u32, burst: u32) -> Self {
+impl UserLimiter {
+    /// `per_minute` sustained, `burst` at once (both at least 1); a refusal says `refusal`.
+    pub fn new(per_minute: u32, burst: u32, refusal: &'static str) -> Self {
         let per_minute = NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
         Self {
             limiter: RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst)),
+            refusal,
         }
     }
 
@@ -29,8 +32,7 @@ impl StartLimiter {
         key.push_str(user_id);
         self.limiter.check_key(&key).map_err(|not_until| {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
-            Error::new(ErrorCode::RateLimited, "too many calls started; wait a little")
-                .retry_after(wait.as_secs_f64().ceil() as u32)
+            Error::new(ErrorCode::RateLimited, self.refusal).retry_after(wait.as_secs_f64().ceil() as u32)
         })
     }
 
@@ -47,12 +49,13 @@ mod tests {
 
     #[test]
     fn burst_then_refusal_per_user() {
-        let l = StartLimiter::new(60, 3);
+        let l = UserLimiter::new(60, 3, "slow down");
         for _ in 0..3 {
             assert!(l.check("t", "u").is_ok());
         }
         let refused = l.check("t", "u").unwrap_err();
         assert_eq!(refused.code(), ErrorCode::RateLimited);
+        assert_eq!(refused.public_message(), "slow down");
         // One call a second sustained: the next is possible within a second.
         assert_eq!(refused.retry_after_secs(), Some(1));
         // Another user, and the same id in another tenant, have their own buckets.

@@ -11,7 +11,6 @@ mod media;
 mod media_route;
 mod notify;
 mod open;
-mod ratelimit;
 mod relay;
 pub mod rules;
 mod service;

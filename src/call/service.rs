@@ -12,7 +12,6 @@ use super::events::CallEvents;
 use super::machine::{self, Actor, Command, Effect, MachineError, NewCall, Transition};
 use super::notify;
 use super::open::{OpenCall, OpenCalls};
-use super::ratelimit::StartLimiter;
 use super::rules;
 use crate::auth::claims::Identity;
 use crate::clock::now_ms;
@@ -26,6 +25,7 @@ use crate::metrics::Metrics;
 use crate::model::SessionId;
 use crate::model::{Call, CallStatus, Millis, Party, Side};
 use crate::presence::{Presence, PresenceChange};
+use crate::ratelimit::UserLimiter;
 use crate::store::{CreateOutcome, Store};
 
 /// Attempts of one transition before giving up with `conflict`.
@@ -90,7 +90,7 @@ pub struct CallService {
     /// timers: a transition or a relay starts from here instead of a read.
     /// The conditional update still decides; a stale copy only costs a retry.
     pub(super) open: OpenCalls,
-    limiter: StartLimiter,
+    limiter: UserLimiter,
     /// Created / answered / ended, for whoever subscribes.
     events: CallEvents,
 }
@@ -123,7 +123,11 @@ impl CallService {
     pub fn new(deps: CallDeps, settings: CallSettings) -> Arc<Self> {
         Arc::new(Self {
             fanout: PresenceFanout::new(deps.bus.clone(), settings.presence_batch_window),
-            limiter: StartLimiter::new(settings.call_rate_per_minute, settings.call_rate_burst),
+            limiter: UserLimiter::new(
+                settings.call_rate_per_minute,
+                settings.call_rate_burst,
+                "too many calls started; wait a little",
+            ),
             store: deps.store,
             directory: deps.directory,
             presence: deps.presence,

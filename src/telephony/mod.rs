@@ -76,7 +76,7 @@ pub struct Telephony {
     /// Members on a phone call show `busy` (and are not rung for the next one).
     fanout: Arc<PresenceFanout>,
     /// Calls placed and texts sent per member (`CALL_RATE_PER_MINUTE`, `CALL_RATE_BURST`: the in-app start limit's).
-    limiter: governor::DefaultKeyedRateLimiter<String>,
+    limiter: crate::ratelimit::UserLimiter,
 }
 
 /// How often each member may place a phone call or send a text.
@@ -96,9 +96,11 @@ impl Telephony {
         presence_batch_window: std::time::Duration,
         rate: PhoneRate,
     ) -> Arc<Self> {
-        let per_minute = std::num::NonZeroU32::new(rate.per_minute.max(1)).unwrap_or(std::num::NonZeroU32::MIN);
-        let burst = std::num::NonZeroU32::new(rate.burst.max(1)).unwrap_or(std::num::NonZeroU32::MIN);
-        let limiter = governor::RateLimiter::keyed(governor::Quota::per_minute(per_minute).allow_burst(burst));
+        let limiter = crate::ratelimit::UserLimiter::new(
+            rate.per_minute,
+            rate.burst,
+            "too many phone calls or texts; wait a little",
+        );
         let twilio = settings.map(|settings| Twilio {
             rest: TwilioRest::new(settings.account.clone()),
             settings,
@@ -170,19 +172,12 @@ impl Telephony {
 
     /// `429 rate_limited` (with Retry-After) when `who` placed or sent too much lately.
     pub fn check_rate(&self, org_id: &str, who: &str) -> Result<()> {
-        use governor::clock::{Clock, DefaultClock};
-        let key = format!("{org_id}\u{1f}{who}");
-        self.limiter.check_key(&key).map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            Error::new(ErrorCode::RateLimited, "too many phone calls or texts; wait a little")
-                .retry_after(wait.as_secs_f64().ceil() as u32)
-        })
+        self.limiter.check(org_id, who)
     }
 
     /// Forgets members whose bucket is full again (memory stays bounded).
     fn shrink_limiter(&self) {
-        self.limiter.retain_recent();
-        self.limiter.shrink_to_fit();
+        self.limiter.shrink();
     }
 
     /// Marks a member on (or off) a phone call in presence, and tells their org.
