@@ -304,11 +304,15 @@ async fn a_takeover_fences_the_old_owners_copy() {
     let id = ring(&mut caller_b, "callee").await;
     callee.next_of("call.incoming").await;
     // A takes the call over as it would from a dead B (B is not told: as if paused).
+    // The claim names A's live member id: a made-up owner would not beat, and
+    // the orphan scan (every 2 s, on both nodes) would take the call again
+    // in the middle of the test.
+    let a_member = a.state.cluster.as_ref().expect("cluster mode").member().to_string();
     let row = a.state.store.get_call(&id).await.unwrap().unwrap();
     let claimed = a
         .state
         .store
-        .claim_call(&row, "node-a.takeover")
+        .claim_call(&row, &a_member)
         .await
         .unwrap()
         .expect("claimed");
@@ -331,10 +335,7 @@ async fn a_takeover_fences_the_old_owners_copy() {
         ("CANCELLED", claimed.version + 1),
         "{row:?}"
     );
-    assert_eq!(
-        row.node_id, "node-a.takeover",
-        "the owner stays the one that claimed it"
-    );
+    assert_eq!(row.node_id, a_member, "the owner stays the one that claimed it");
 }
 
 /// 6. `CLIENT KILL TYPE pubsub`: each node notices, reconnects and resubscribes within 5 s.

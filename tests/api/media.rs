@@ -187,6 +187,9 @@ async fn stopped_media_ends_the_call_as_media_failed(b: Backend) {
     tokio::join!(caller.send_audio(30, CALLER_TAG), callee.send_audio(30, CALLEE_TAG));
     let last_packet = switchboard::clock::now_ms();
     // Now both go silent: after the media timeout, and then the reconnect grace, the call ends.
+    // The read's deadline is that sum plus a wide margin for a loaded CI machine
+    // (the frame comes as soon as the server sends it; when it ended is checked below).
+    cw.wait = Duration::from_millis(1_500 + 1_000) + Duration::from_secs(20);
     let ended = cw.next_of("call.ended").await;
     assert_eq!(ended["callId"], id.as_str());
     assert_eq!(ended["status"], "FAILED");
