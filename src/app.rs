@@ -40,6 +40,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Phone calls, texts, usage and invoices (Twilio).
     pub telephony: Arc<crate::telephony::Telephony>,
+    /// Provider integrations and their call-log sync.
+    pub integrations: Arc<crate::integrations::Integrations>,
     pub settings: Arc<Settings>,
     /// The embedded SFU, in embedded media mode.
     pub media: Option<Arc<Sfu>>,
@@ -164,6 +166,20 @@ impl Application {
                 burst: settings.call_rate_burst,
             },
         );
+        let mut providers: Vec<Arc<dyn crate::providers::CallLogProvider>> = Vec::new();
+        if let Some(rc) = settings.integrations.ringcentral.clone() {
+            providers.push(Arc::new(
+                crate::providers::ringcentral::RingCentral::new(rc).map_err(|e| anyhow::anyhow!(e))?,
+            ));
+        }
+        let integrations = crate::integrations::Integrations::new(
+            store.clone(),
+            bus.clone(),
+            settings.integrations.sealer.clone(),
+            providers,
+            settings.integrations.sync.clone(),
+            &settings.node_id,
+        );
         let calls = CallService::new(
             CallDeps {
                 store: store.clone(),
@@ -196,6 +212,7 @@ impl Application {
             store,
             metrics,
             telephony,
+            integrations,
             settings: Arc::new(settings),
             shutdown,
             media,
@@ -250,6 +267,7 @@ impl Application {
             tokio::spawn(state.calls.clone().run_media_events(events, state.shutdown.clone()));
         }
         tokio::spawn(state.telephony.clone().run_sweeper(state.shutdown.clone()));
+        tokio::spawn(state.integrations.clone().run_scheduler(state.shutdown.clone()));
         let sweeper = tokio::spawn(
             state
                 .calls

@@ -18,12 +18,14 @@ use crate::cluster::redis::RedisSettings;
 use crate::media::MediaMode;
 pub use crate::media::livekit::LiveKitSettings;
 
+mod integrations;
 mod phone;
 use crate::media::sfu::{MEDIA_TIMEOUT, RTC_PORT, SfuSettings};
 use crate::media::turn::IceSettings;
 use crate::net::{HEADER_TIMEOUT, KEEPALIVE_TIMEOUT, MAX_CONNECTIONS_PER_IP, NetSettings};
 use crate::store::StoreOptions;
 use crate::store::url::DatabaseUrl;
+pub use integrations::{IntegrationSettings, IntegrationsConfig};
 pub use phone::PhoneConfig;
 
 /// The secret `--dev` signs and accepts tokens with. Never use it in production:
@@ -163,6 +165,9 @@ pub struct Config {
 
     #[command(flatten)]
     pub phone: PhoneConfig,
+
+    #[command(flatten)]
+    pub integrations: IntegrationsConfig,
 
     /// UDP port of the embedded SFU; every media connection shares it (0: any free port).
     #[arg(long, env = "SWITCHBOARD_RTC_PORT", default_value_t = RTC_PORT)]
@@ -364,6 +369,8 @@ pub struct Settings {
     pub ice: IceSettings,
     /// Phone calls and texts (docs/phone.md); `None` when Twilio is not configured.
     pub twilio: Option<crate::phone::settings::TwilioSettings>,
+    /// Provider call-log sync (docs/integrations.md); off unless configured.
+    pub integrations: IntegrationSettings,
 }
 
 impl Settings {
@@ -403,6 +410,7 @@ impl Settings {
             record_calls: false,
             ice: IceSettings::default(),
             twilio: None,
+            integrations: IntegrationSettings::default(),
         }
     }
 
@@ -410,6 +418,7 @@ impl Settings {
     pub fn from_config(c: Config) -> Result<Self, String> {
         let auth = auth_settings(&c)?;
         let twilio = phone::twilio_settings(&c.phone)?;
+        let integrations = integrations::integration_settings(&c.integrations)?;
         let database = crate::store::url::parse(&c.database_url)?;
         let redis = redis_settings(&c, &database)?;
         let livekit = match (&c.livekit_api_key, &c.livekit_api_secret) {
@@ -501,6 +510,7 @@ impl Settings {
                 turn_ttl: Duration::from_secs(c.turn_ttl_secs.clamp(60, 7 * 86_400)),
             },
             twilio,
+            integrations,
             socket: SocketSettings {
                 read_buffer: c.ws_read_buffer.clamp(256, 1 << 20),
                 write_buffer: c.ws_write_buffer.min(1 << 20),

@@ -4,6 +4,7 @@ mod admin;
 mod dev;
 pub mod extract;
 mod health;
+mod integrations;
 pub mod json;
 pub mod openapi;
 mod participants;
@@ -108,7 +109,8 @@ pub fn routes(dev: bool) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(participants::router())
         .merge(recording::router())
         .merge(admin::router())
-        .merge(phone::router());
+        .merge(phone::router())
+        .merge(integrations::router());
     let mut all = utoipa_axum::router::OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .nest("/api", api)
         .merge(health::router());

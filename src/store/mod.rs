@@ -8,6 +8,7 @@
 
 mod billing;
 mod calls;
+mod integrations;
 mod numbers;
 mod params;
 mod participants;
@@ -26,6 +27,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 pub use billing::{InvoiceRow, PlanRow, UsageRecord, UsageTotal};
 pub use calls::{CreateOutcome, FIRST_PAGE_CURSOR};
+pub use integrations::IntegrationRow;
 pub use numbers::{Assignment, MAX_ASSIGNED_NUMBERS, PhoneNumber};
 pub use participants::Participant;
 pub use sms::{Conversation, SmsMessage};

@@ -1,5 +1,6 @@
 //! Integration tests: the real server on 127.0.0.1:0, driven over HTTP and WebSocket, on SQLite and PostgreSQL.
 
+mod fake_ringcentral;
 mod fake_twilio;
 mod helpers;
 mod rtc_client;
@@ -13,6 +14,9 @@ mod cluster_support;
 mod directory;
 mod edge;
 mod events;
+mod integrations;
+mod integrations_support;
+mod integrations_sync;
 mod jwks;
 mod livekit;
 mod media;
