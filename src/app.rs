@@ -40,6 +40,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Phone calls, texts, usage and invoices (Twilio).
     pub telephony: Arc<crate::telephony::Telephony>,
+    /// Daily call metrics.
+    pub dashboard: Arc<crate::dashboard::Dashboard>,
     /// Provider integrations and their call-log sync.
     pub integrations: Arc<crate::integrations::Integrations>,
     pub settings: Arc<Settings>,
@@ -201,6 +203,7 @@ impl Application {
             },
         );
         let verifier = Arc::new(Verifier::from_settings(&settings.auth));
+        let dashboard = crate::dashboard::Dashboard::new(store.clone());
         let seed = uuid::Uuid::new_v4().as_u64_pair().0 >> 12;
         let state = AppState {
             calls,
@@ -213,6 +216,7 @@ impl Application {
             metrics,
             telephony,
             integrations,
+            dashboard,
             settings: Arc::new(settings),
             shutdown,
             media,
@@ -268,6 +272,7 @@ impl Application {
         }
         tokio::spawn(state.telephony.clone().run_sweeper(state.shutdown.clone()));
         tokio::spawn(state.integrations.clone().run_scheduler(state.shutdown.clone()));
+        tokio::spawn(state.dashboard.clone().run_worker(state.shutdown.clone()));
         let sweeper = tokio::spawn(
             state
                 .calls

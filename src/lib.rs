@@ -7,9 +7,11 @@
 pub mod app;
 pub mod auth;
 pub mod call;
+pub mod call_metrics;
 pub mod clock;
 pub mod cluster;
 pub mod config;
+pub mod dashboard;
 pub mod directory;
 pub mod error;
 pub mod http;

@@ -6,6 +6,7 @@ pub mod extract;
 mod health;
 mod integrations;
 pub mod json;
+mod metrics_daily;
 pub mod openapi;
 mod participants;
 mod phone;
@@ -110,7 +111,8 @@ pub fn routes(dev: bool) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(recording::router())
         .merge(admin::router())
         .merge(phone::router())
-        .merge(integrations::router());
+        .merge(integrations::router())
+        .merge(metrics_daily::router());
     let mut all = utoipa_axum::router::OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .nest("/api", api)
         .merge(health::router());

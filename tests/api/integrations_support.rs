@@ -41,8 +41,17 @@ pub fn settings_for(fake: &FakeRingCentral, s: &mut switchboard::Settings) {
 }
 
 pub async fn rc_app(b: Backend) -> Rc {
+    rc_app_with(b, |_| {}).await
+}
+
+/// As [`rc_app`], with the settings changed after.
+pub async fn rc_app_with(b: Backend, tweak: impl FnOnce(&mut switchboard::Settings)) -> Rc {
     let fake = FakeRingCentral::start().await;
-    let app = spawn_with(b, |s| settings_for(&fake, s)).await;
+    let app = spawn_with(b, |s| {
+        settings_for(&fake, s);
+        tweak(s);
+    })
+    .await;
     Rc { app, fake }
 }
 

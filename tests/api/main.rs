@@ -21,6 +21,7 @@ mod jwks;
 mod livekit;
 mod media;
 mod media_recovery;
+mod metrics_daily;
 mod openapi;
 mod phone_calls;
 mod phone_numbers;
