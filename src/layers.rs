@@ -27,6 +27,7 @@ pub const LAYERS: &[(&str, u8)] = &[
     ("telephony", 5),
     ("integrations", 5),
     ("dashboard", 5),
+    ("contacts", 3),
     ("call", 6),
     ("http", EDGE),
     ("signal", EDGE),

@@ -11,6 +11,7 @@ pub mod call_metrics;
 pub mod clock;
 pub mod cluster;
 pub mod config;
+pub mod contacts;
 pub mod dashboard;
 pub mod directory;
 pub mod error;

@@ -1,6 +1,7 @@
 //! The HTTP surface: each route module exports `router()`, merged here with the shared layers.
 
 mod admin;
+mod contacts;
 mod dev;
 pub mod extract;
 mod health;
@@ -112,7 +113,8 @@ pub fn routes(dev: bool) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(admin::router())
         .merge(phone::router())
         .merge(integrations::router())
-        .merge(metrics_daily::router());
+        .merge(metrics_daily::router())
+        .merge(contacts::router());
     let mut all = utoipa_axum::router::OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .nest("/api", api)
         .merge(health::router());

@@ -8,6 +8,7 @@
 
 mod billing;
 mod calls;
+mod contacts;
 mod daily_metrics;
 mod integrations;
 mod numbers;
@@ -28,6 +29,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 pub use billing::{InvoiceRow, PlanRow, UsageRecord, UsageTotal};
 pub use calls::{CreateOutcome, FIRST_PAGE_CURSOR};
+pub use contacts::{Before, Contact, Note};
 pub use daily_metrics::{DailyRow, Touch};
 pub use integrations::IntegrationRow;
 pub use numbers::{Assignment, MAX_ASSIGNED_NUMBERS, PhoneNumber};

@@ -73,7 +73,7 @@ static CONVERSATIONS: LazyLock<String> = LazyLock::new(|| {
 static CONVERSATION: LazyLock<String> =
     LazyLock::new(|| format!("SELECT {CONV_COLS} FROM sms_conversations v WHERE v.id = $3 AND {VISIBLE}"));
 
-const MSG_COLS: &str = "id, conversation_id, org_id, direction, from_number, to_number, body, status, provider, \
+pub(super) const MSG_COLS: &str = "id, conversation_id, org_id, direction, from_number, to_number, body, status, provider, \
      external_id, segments, price_micros, price_unit, user_id, created_at, updated_at";
 
 static INSERT_MESSAGE: LazyLock<String> = LazyLock::new(|| {

@@ -6,7 +6,7 @@ use crate::phone::billing::billed_minutes;
 use crate::phone::calls::{self, NewPhoneCall, StatusReport};
 use crate::phone::twiml;
 use crate::presence::PresenceStatus;
-use crate::wire::phone::{PhoneIncomingView, frame_text};
+use crate::wire::phone::{ContactRefView, PhoneIncomingView, frame_text};
 
 use super::{PROVIDER, PSTN_RING_SECS, Params, Telephony, VOICEMAIL_MAX_SECS, VOICEMAIL_PROMPT, e164};
 
@@ -105,13 +105,14 @@ impl Telephony {
         if available.is_empty() {
             return self.voicemail(&call).await;
         }
-        let frame = frame_text(&PhoneIncomingView::new(
-            &call.id,
-            &from,
-            &to,
-            &number.id,
-            call.started_at,
-        ));
+        let contact = self.store.contact_by_number(&number.org_id, &from).await?;
+        let mut incoming = PhoneIncomingView::new(&call.id, &from, &to, &number.id, call.started_at);
+        incoming.contact = contact.as_ref().map(|c| ContactRefView {
+            id: &c.id,
+            name: &c.name,
+            kind: &c.kind,
+        });
+        let frame = frame_text(&incoming);
         for user in &available {
             self.push(&number.org_id, user, frame.clone());
         }

@@ -93,9 +93,20 @@ pub struct PhoneIncomingView<'a> {
     pub from: PhoneFromView<'a>,
     pub to_number: &'a str,
     pub phone_number_id: &'a str,
-    /// The CRM contact the caller's number matched, when known (provider sync, issue #12); `null` until then.
-    pub contact: Option<&'a str>,
+    /// The CRM contact the caller's number matched (`PUT /api/contacts/{id}`), or `null`.
+    pub contact: Option<ContactRefView<'a>>,
     pub started_at: String,
+}
+
+/// The contact a caller's number matched.
+#[derive(Serialize, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactRefView<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    /// `prospect` | `customer` | `lead`.
+    #[serde(rename = "type")]
+    pub kind: &'a str,
 }
 
 /// The caller of a phone call.

@@ -11,6 +11,7 @@ mod cluster;
 mod cluster_media;
 mod cluster_soak;
 mod cluster_support;
+mod contacts;
 mod directory;
 mod edge;
 mod events;

@@ -102,7 +102,9 @@ export class PhoneLine {
     li.dataset.callId = c.callId;
     const from = document.createElement("strong");
     from.className = "from";
-    from.textContent = c.from?.number || "A withheld number";
+    // The CRM contact the number matched, when there is one (docs/contacts.md).
+    const number = c.from?.number || "A withheld number";
+    from.textContent = c.contact?.name ? `${c.contact.name} (${number})` : number;
     const what = document.createElement("span");
     what.textContent = ` is calling ${to ? numberName(to) : c.toNumber}: answer on your softphone.`;
     const tag = document.createElement("span");

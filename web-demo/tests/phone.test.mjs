@@ -151,6 +151,13 @@ test("the phone line says how softphones work, and a ringing phone call is shown
     assert.ok(setup.includes(v), `the setup note names ${v}`);
   }
 
+  // The CRM knows the caller (by a national number); the ringing call names them.
+  await asPlatform("PUT", "/api/contacts/crm-pat?orgId=acme", {
+    name: "Pat Caller",
+    type: "customer",
+    region: "US",
+    phoneNumbers: ["(415) 555-2671"],
+  });
   // Someone calls the number: Alice is available, so Twilio is told to ring her softphone.
   const callSid = sid("CA");
   const call = { CallSid: callSid, AccountSid: SID, From: CALLER, To: OUR_NUMBER, CallStatus: "ringing", Direction: "inbound" };
@@ -158,7 +165,7 @@ test("the phone line says how softphones work, and a ringing phone call is shown
   assert.match(twiml, /<Client[^>]*>agent-alice<\/Client>/);
   const ringing = agent.locator("#pstn-ringing li");
   await ringing.waitFor({ timeout: WAIT });
-  assert.match(await ringing.textContent(), /\+14155552671 is calling Main line \(\+14155550100\): answer on your softphone/);
+  assert.match(await ringing.textContent(), /Pat Caller \(\+14155552671\) is calling Main line \(\+14155550100\): answer on your softphone/);
   assert.ok(await agent.locator("#incoming").isHidden(), "no in-app Accept banner for a phone call");
   await shot(agent, "agent-phone-ringing");
   const callId = await ringing.getAttribute("data-call-id");
