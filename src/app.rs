@@ -40,6 +40,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Phone calls, texts, usage and invoices (Twilio).
     pub telephony: Arc<crate::telephony::Telephony>,
+    /// Signed webhooks out: endpoints, the outbox, delivery.
+    pub outbox: Arc<crate::outbox::Outbox>,
     /// Daily call metrics.
     pub dashboard: Arc<crate::dashboard::Dashboard>,
     /// Provider integrations and their call-log sync.
@@ -156,6 +158,8 @@ impl Application {
             },
             (None, _) => Arc::new(P2pMedia),
         };
+        let outbox = crate::outbox::Outbox::new(store.clone(), settings.webhooks.clone(), &settings.node_id)?;
+        let sink: Arc<dyn crate::webhook::EventSink> = outbox.clone();
         let telephony = crate::telephony::Telephony::new(
             store.clone(),
             presence.clone(),
@@ -167,6 +171,7 @@ impl Application {
                 per_minute: settings.call_rate_per_minute,
                 burst: settings.call_rate_burst,
             },
+            sink.clone(),
         );
         let mut providers: Vec<Arc<dyn crate::providers::CallLogProvider>> = Vec::new();
         if let Some(rc) = settings.integrations.ringcentral.clone() {
@@ -181,6 +186,7 @@ impl Application {
             providers,
             settings.integrations.sync.clone(),
             &settings.node_id,
+            sink.clone(),
         );
         let calls = CallService::new(
             CallDeps {
@@ -217,6 +223,7 @@ impl Application {
             telephony,
             integrations,
             dashboard,
+            outbox,
             settings: Arc::new(settings),
             shutdown,
             media,
@@ -273,6 +280,8 @@ impl Application {
         tokio::spawn(state.telephony.clone().run_sweeper(state.shutdown.clone()));
         tokio::spawn(state.integrations.clone().run_scheduler(state.shutdown.clone()));
         tokio::spawn(state.dashboard.clone().run_worker(state.shutdown.clone()));
+        tokio::spawn(state.outbox.clone().run(state.shutdown.clone()));
+        crate::webhook_feed::start(&state);
         let sweeper = tokio::spawn(
             state
                 .calls

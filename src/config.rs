@@ -371,6 +371,8 @@ pub struct Settings {
     pub twilio: Option<crate::phone::settings::TwilioSettings>,
     /// Provider call-log sync (docs/integrations.md); off unless configured.
     pub integrations: IntegrationSettings,
+    /// Webhooks out: the retry schedule and the delivery limits (docs/webhooks.md).
+    pub webhooks: crate::outbox::OutboxSettings,
 }
 
 impl Settings {
@@ -411,6 +413,7 @@ impl Settings {
             ice: IceSettings::default(),
             twilio: None,
             integrations: IntegrationSettings::default(),
+            webhooks: crate::outbox::OutboxSettings::default(),
         }
     }
 
@@ -511,6 +514,7 @@ impl Settings {
             },
             twilio,
             integrations,
+            webhooks: crate::outbox::OutboxSettings::default(),
             socket: SocketSettings {
                 read_buffer: c.ws_read_buffer.clamp(256, 1 << 20),
                 write_buffer: c.ws_write_buffer.min(1 << 20),

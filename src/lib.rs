@@ -23,6 +23,7 @@ pub mod membership;
 pub mod metrics;
 pub mod model;
 pub mod net;
+pub mod outbox;
 pub mod phone;
 pub mod presence;
 pub mod providers;
@@ -30,6 +31,8 @@ pub mod ratelimit;
 pub mod signal;
 pub mod store;
 pub mod telephony;
+pub mod webhook;
+pub mod webhook_feed;
 pub mod wire;
 
 pub use app::{AppState, Application};

@@ -14,6 +14,7 @@ mod phone;
 mod recording;
 mod voip;
 pub mod web;
+mod webhooks_out;
 
 use std::any::Any;
 
@@ -114,7 +115,8 @@ pub fn routes(dev: bool) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(phone::router())
         .merge(integrations::router())
         .merge(metrics_daily::router())
-        .merge(contacts::router());
+        .merge(contacts::router())
+        .merge(webhooks_out::router());
     let mut all = utoipa_axum::router::OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .nest("/api", api)
         .merge(health::router());

@@ -31,6 +31,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         (name = "phone", description = "Phone numbers, phone calls and texts through Twilio (docs/phone.md)"),
         (name = "phone webhooks", description = "Twilio's callbacks, checked against X-Twilio-Signature"),
         (name = "billing", description = "Usage, plans and invoices"),
+        (name = "webhooks", description = "Signed webhooks out (Standard Webhooks), their outbox and delivery log (docs/webhooks.md)"),
         (name = "contacts", description = "The CRM's contacts and their activity timeline (docs/contacts.md)"),
         (name = "metrics", description = "Daily call metrics per member in the org's time zone (docs/metrics.md)"),
         (name = "integrations", description = "RingCentral call-log sync into the CallLog (docs/integrations.md)"),

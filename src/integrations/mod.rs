@@ -22,6 +22,7 @@ use crate::providers::oauth_state;
 use crate::providers::seal::Sealer;
 use crate::providers::{CallLogProvider, ProviderFailure, ProviderKind};
 use crate::store::{IntegrationRow, Store};
+use crate::webhook::EventSink;
 
 pub use settings::SyncSettings;
 pub use sync::SyncReport;
@@ -78,6 +79,8 @@ pub struct Integrations {
     settings: SyncSettings,
     /// This process's name on the leases it takes.
     lease_owner: String,
+    /// Webhooks out: `integration.needs_reconnect`.
+    events: Arc<dyn EventSink>,
 }
 
 fn unavailable(provider: ProviderKind) -> Error {
@@ -102,6 +105,7 @@ impl Integrations {
         providers: Vec<Arc<dyn CallLogProvider>>,
         settings: SyncSettings,
         node_id: &str,
+        events: Arc<dyn EventSink>,
     ) -> Arc<Self> {
         Arc::new(Self {
             store,
@@ -110,6 +114,7 @@ impl Integrations {
             providers: providers.into_iter().map(|p| (p.kind(), p)).collect(),
             settings,
             lease_owner: format!("{node_id}.{}", uuid::Uuid::new_v4().simple()),
+            events,
         })
     }
 
@@ -268,8 +273,8 @@ impl Integrations {
         }
     }
 
-    /// Tells whoever connected the integration that it needs a reconnect.
-    fn tell_needs_reconnect(&self, row: &IntegrationRow, error: &str) {
+    /// Tells whoever connected the integration, and the org's webhook endpoints, that it needs a reconnect.
+    async fn tell_needs_reconnect(&self, row: &IntegrationRow, error: &str) {
         tracing::warn!(org = %row.org_id, provider = %row.provider, error, "integration needs a reconnect");
         let frame = serde_json::json!({
             "type": "integration.status",
@@ -286,6 +291,8 @@ impl Integrations {
             },
             frame: Outbound::One(frame.into()),
         });
+        let data = serde_json::json!({"provider": row.provider, "accountId": row.account_id, "error": error});
+        self.events.emit(&row.org_id, "integration.needs_reconnect", data).await;
     }
 }
 

@@ -109,7 +109,7 @@ impl Integrations {
             Ok(t) => t,
             Err(msg) => {
                 self.store.mark_needs_reconnect(id, &owner, &msg, now).await?;
-                self.tell_needs_reconnect(&row, &msg);
+                self.tell_needs_reconnect(&row, &msg).await;
                 return Ok(Some(SyncReport {
                     state: "needs_reconnect".into(),
                     error: Some(msg),
@@ -161,7 +161,7 @@ impl Integrations {
                     .sync_progress(&id, owner, &to_json(&run.report), now, now)
                     .await?;
                 self.store.mark_needs_reconnect(&id, owner, &msg, now).await?;
-                self.tell_needs_reconnect(&run.row, &msg);
+                self.tell_needs_reconnect(&run.row, &msg).await;
             }
             Err(Stop::Failed(msg)) => {
                 run.report.state = "failed".into();

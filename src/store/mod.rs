@@ -18,6 +18,7 @@ mod phone_calls;
 mod sms;
 mod sqlite_writer;
 pub mod url;
+mod webhooks;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -36,6 +37,7 @@ pub use numbers::{Assignment, MAX_ASSIGNED_NUMBERS, PhoneNumber};
 pub use participants::Participant;
 pub use sms::{Conversation, SmsMessage};
 pub use sqlite_writer::{MAX_BATCH, WRITE_QUEUE};
+pub use webhooks::{Attempt, Endpoint, OutboxRow};
 
 use crate::error::{Error, Result};
 

@@ -16,11 +16,12 @@ use std::sync::Arc;
 
 use crate::cluster::{Bus, Envelope, Outbound, PresenceFanout, Target};
 use crate::error::{Error, ErrorCode, Result};
-use crate::model::{Millis, Scope};
+use crate::model::{Call, CallStatus, Millis, Scope};
 use crate::phone::rest::{TwilioError, TwilioRest};
 use crate::phone::settings::TwilioSettings;
 use crate::presence::Presence;
 use crate::store::{PhoneNumber, Store, UsageRecord};
+use crate::webhook::EventSink;
 
 /// The provider name on rows Twilio made.
 pub const PROVIDER: &str = "twilio";
@@ -77,6 +78,8 @@ pub struct Telephony {
     fanout: Arc<PresenceFanout>,
     /// Calls placed and texts sent per member (`CALL_RATE_PER_MINUTE`, `CALL_RATE_BURST`: the in-app start limit's).
     limiter: crate::ratelimit::UserLimiter,
+    /// Webhooks out: phone calls' ringing/answered/ended, texts received.
+    events: Arc<dyn EventSink>,
 }
 
 /// How often each member may place a phone call or send a text.
@@ -87,6 +90,7 @@ pub struct PhoneRate {
 }
 
 impl Telephony {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
         presence: Arc<dyn Presence>,
@@ -95,6 +99,7 @@ impl Telephony {
         node_id: String,
         presence_batch_window: std::time::Duration,
         rate: PhoneRate,
+        events: Arc<dyn EventSink>,
     ) -> Arc<Self> {
         let limiter = crate::ratelimit::UserLimiter::new(
             rate.per_minute,
@@ -113,7 +118,30 @@ impl Telephony {
             twilio,
             node_id,
             limiter,
+            events,
         })
+    }
+
+    /// Tells the org's webhook endpoints what a write of a phone call changed (`before`: `None` for a new row).
+    async fn call_events(&self, before: Option<&Call>, next: &Call) {
+        let prev = before.map(|b| b.status);
+        let mut kinds = Vec::with_capacity(2);
+        if prev.is_none() && !next.status.is_final() {
+            kinds.push("call.ringing");
+        }
+        if next.status == CallStatus::Active && prev != Some(CallStatus::Active) {
+            kinds.push("call.answered");
+        }
+        if next.status.is_final() && !prev.is_some_and(CallStatus::is_final) {
+            kinds.push("call.ended");
+        }
+        if kinds.is_empty() {
+            return;
+        }
+        let data = serde_json::to_value(crate::wire::views::CallView::from(next)).unwrap_or_default();
+        for kind in kinds {
+            self.events.emit(&next.tenant_id, kind, data.clone()).await;
+        }
     }
 
     pub fn store(&self) -> &Store {

@@ -46,7 +46,9 @@ impl Telephony {
             },
             now,
         );
-        self.store.insert_phone_call(&row).await?;
+        if self.store.insert_phone_call(&row).await? {
+            self.call_events(None, &row).await;
+        }
         let base = "/api/phone/webhooks/twilio";
         let twiml_url = twilio.settings.url(&format!("{base}/voice?step=bridge&callId={id}"));
         let status_callback = twilio.settings.url(&format!("{base}/status?callId={id}"));

@@ -123,6 +123,8 @@ impl Telephony {
         for user in self.store.assignees(&number.id).await? {
             self.push(&number.org_id, &user, frame.clone());
         }
+        let data = serde_json::json!({"conversationId": thread.id, "phoneNumberId": number.id, "message": view});
+        self.events.emit(&number.org_id, "sms.received", data).await;
         Ok(())
     }
 

@@ -85,6 +85,7 @@ impl Telephony {
                     now,
                 );
                 if self.store.insert_phone_call(&row).await? {
+                    self.call_events(None, &row).await;
                     row
                 } else {
                     // Twilio retried the webhook while the first insert landed.
@@ -176,7 +177,9 @@ impl Telephony {
                 },
                 now,
             );
-            self.store.insert_phone_call(&row).await?;
+            if self.store.insert_phone_call(&row).await? {
+                self.call_events(None, &row).await;
+            }
         }
         let call = self
             .store
@@ -361,6 +364,7 @@ impl Telephony {
                 return Ok(None);
             };
             if self.store.update_phone_call(&next).await? {
+                self.call_events(Some(&call), &next).await;
                 return Ok(Some((call, next)));
             }
         }

@@ -34,3 +34,4 @@ mod restart;
 mod security;
 mod socket;
 mod twilio_rest;
+mod webhooks_out;

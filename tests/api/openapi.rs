@@ -54,6 +54,8 @@ struct Fixture {
     _agent: Ws,
     _twilio: FakeTwilio,
     _ringcentral: crate::fake_ringcentral::FakeRingCentral,
+    /// Webhook endpoints: one read, one deleted.
+    hooks: (String, String),
 }
 
 struct PhoneIds {
@@ -167,7 +169,20 @@ async fn fixture(b: Backend) -> Fixture {
     let admin = crate::integrations_support::token_as(&app, &crate::helpers::agent("t1", "ada"), Some("admin"));
     let (status, connected) = crate::integrations_support::connect(&app, &ringcentral, &admin).await;
     assert_eq!(status, 200, "{connected}");
+    let hook = |n: u16| {
+        let (app, service) = (&app, &service);
+        async move {
+            let url = format!("http://127.0.0.1:9/fixture-{n}");
+            let (s, e) = app
+                .post("/api/webhooks/endpoints?orgId=t1", Some(service), json!({"url": url}))
+                .await;
+            assert_eq!(s, 201, "{e}");
+            e["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let hooks = (hook(1).await, hook(2).await);
     Fixture {
+        hooks,
         service,
         app,
         customer,
@@ -203,6 +218,8 @@ async fn call_operation(f: &Fixture, doc: &Value, path: &str, method: &str, op: 
                     "/api/phone/numbers/{id}" => &f.phone.number,
                     p if p.starts_with("/api/phone/sms/conversations/") => &f.phone.conversation,
                     "/api/admin/invoices/{id}" => &f.phone.invoice,
+                    "/api/webhooks/endpoints/{id}" => &f.hooks.1,
+                    "/api/webhooks/endpoints/{id}/deliveries" => &f.hooks.0,
                     _ => &example,
                 };
                 url = url.replace("{id}", id)
@@ -292,6 +309,10 @@ async fn every_documented_route_answers_as_documented(b: Backend) {
         "/api/integrations/{provider}/connect",
         "/api/integrations/{provider}/callback",
         "/api/integrations/{provider}/sync",
+        "/api/metrics/calls/daily",
+        "/api/contacts/{id}/activities",
+        "/api/webhooks/endpoints",
+        "/api/webhooks/endpoints/{id}/deliveries",
     ] {
         assert!(listed.contains(route), "{route} is not documented: {listed:?}");
     }
