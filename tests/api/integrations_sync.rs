@@ -329,7 +329,56 @@ async fn the_scheduler_syncs_each_integration_on_its_interval(b: Backend) {
     assert_eq!(synced(&app, &admin).await.len(), 2);
 }
 
+/// 2,000 calls over 20 pages at 100 a page, paced at 600 requests a minute: every record once, and the figures of the run (printed for docs/integrations.md).
+async fn a_large_log_is_synced_completely_within_the_budget(b: Backend) {
+    let Rc { app, fake } = rc_app_with(b, |s| {
+        s.integrations.sync.requests_per_minute = 600;
+        if let Some(rc) = s.integrations.ringcentral.as_mut() {
+            rc.page_size = 100;
+        }
+    })
+    .await;
+    fake.omit_totals(true);
+    for i in 0..2_000 {
+        let (dir, result) = if i % 3 == 0 {
+            ("Outbound", "Accepted")
+        } else {
+            ("Inbound", "Missed")
+        };
+        fake.add(rec(&format!("L{i:04}"), 1 + i / 10, dir, result));
+    }
+    let admin = token_as(&app, &agent("t1", "ada"), Some("admin"));
+    assert_eq!(connect(&app, &fake, &admin).await.0, 200);
+    let (status, r) = sync(&app, &admin).await;
+    assert_eq!((status, r["state"].as_str()), (200, Some("done")), "{r}");
+    assert_eq!(
+        (n(&r, "pages"), n(&r, "records"), n(&r, "inserted")),
+        (20, 2_000, 2_000),
+        "{r}"
+    );
+    assert_eq!(n(&r, "requests"), 20);
+    // Paced: 20 requests at one per 100 ms take at least 1.9 s, and never beat the budget.
+    assert!(n(&r, "elapsedMs") >= 1_900, "{r}");
+    assert!(r["requestsPerMinute"].as_f64().unwrap() <= 600.0, "{r}");
+    let rows = app
+        .state
+        .store
+        .phone_calls(&switchboard::model::Scope::Platform, "~", 200)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 200);
+    println!(
+        "sync figures ({b:?}): {} records, {} pages, {} requests, {} ms, {} requests/min",
+        n(&r, "records"),
+        n(&r, "pages"),
+        n(&r, "requests"),
+        n(&r, "elapsedMs"),
+        r["requestsPerMinute"]
+    );
+}
+
 crate::on_both_backends!(
+    a_large_log_is_synced_completely_within_the_budget,
     the_scheduler_syncs_each_integration_on_its_interval,
     pages_without_totals_are_followed_deduped_and_a_later_sync_updates,
     a_429_and_an_access_token_expiring_mid_sync_are_ridden_out,
