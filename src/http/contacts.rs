@@ -20,7 +20,7 @@ use crate::contacts::{
 };
 use crate::error::{Error, ErrorCode, Result};
 use crate::http::json::{ApiJson, ApiPath, ApiQuery};
-use crate::http::phone::Caller;
+use crate::http::phone::{Caller, OrgQuery};
 use crate::model::{ParticipantType, Scope};
 use crate::store::{Contact, Note};
 use crate::wire::phone::SmsMessageView;
@@ -39,15 +39,6 @@ fn bad(msg: impl Into<std::borrow::Cow<'static, str>>) -> Error {
 
 fn no_contact() -> Error {
     Error::new(ErrorCode::NotFound, "no such contact")
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct OrgQuery {
-    /// The org (the platform must name one).
-    #[param(example = "t1")]
-    org_id: Option<String>,
 }
 
 /// A contact as the CRM sends it.

@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 use crate::app::AppState;
 use crate::error::{Error, ErrorCode, Result};
 use crate::http::json::{ApiJson, ApiPath, ApiQuery};
-use crate::http::phone::Caller;
+use crate::http::phone::{Caller, OrgQuery};
 use crate::integrations::{IntegrationView, SyncReport};
 use crate::providers::ProviderKind;
 
@@ -39,15 +39,6 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 fn provider(name: &str) -> Result<ProviderKind> {
     ProviderKind::parse(name).ok_or_else(|| Error::new(ErrorCode::NotFound, format!("no such provider: {name}")))
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct OrgQuery {
-    /// The org (the platform must name one; others may name only their own).
-    #[param(example = "t1")]
-    org_id: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 use crate::app::AppState;
 use crate::error::{Error, ErrorCode, Result};
 use crate::http::json::{ApiJson, ApiPath, ApiQuery};
-use crate::http::phone::Caller;
+use crate::http::phone::{Caller, OrgQuery};
 use crate::store::Endpoint;
 use crate::wire::views::iso;
 
@@ -22,15 +22,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list, create))
         .routes(routes!(remove))
         .routes(routes!(deliveries))
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct OrgQuery {
-    /// The org (the platform must name one).
-    #[param(example = "t1")]
-    org_id: Option<String>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

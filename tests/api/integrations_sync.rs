@@ -226,6 +226,8 @@ async fn a_refused_refresh_marks_needs_reconnect_and_tells_the_admin(b: Backend)
     let admin = token_as(&app, &ada, Some("admin"));
     assert_eq!(connect(&app, &fake, &admin).await.0, 200);
     let mut ws = app.connect_token(&admin).await.expect("socket");
+    let rx = crate::webhook_receiver::Receiver::start().await;
+    let (_, secret) = crate::webhooks_out::endpoint(&app, &admin, &rx.url, &["integration.needs_reconnect"]).await;
     fake.expire_access_tokens();
     fake.revoke_refresh_token();
     let (status, report) = sync(&app, &admin).await;
@@ -235,6 +237,12 @@ async fn a_refused_refresh_marks_needs_reconnect_and_tells_the_admin(b: Backend)
         "{report}"
     );
     assert_eq!(fake.counts().refused_refreshes, 1);
+    let hook = crate::webhooks_out::checked(&rx.wait_for(1).await[0], &secret);
+    assert_eq!(hook["type"], "integration.needs_reconnect");
+    assert_eq!(
+        (hook["data"]["provider"].as_str(), hook["data"]["accountId"].as_str()),
+        (Some("ringcentral"), Some(account()))
+    );
     let frame = ws.next_of("integration.status").await;
     assert_eq!(
         (frame["provider"].as_str(), frame["status"].as_str()),

@@ -34,4 +34,5 @@ mod restart;
 mod security;
 mod socket;
 mod twilio_rest;
+mod webhook_receiver;
 mod webhooks_out;

@@ -37,6 +37,16 @@ pub fn router() -> utoipa_axum::router::OpenApiRouter<AppState> {
         .merge(webhooks::router())
 }
 
+/// `?orgId=`: the org a request acts in (the platform must name one; others may name only their own).
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OrgQuery {
+    /// The org (the platform must name one; others may name only their own).
+    #[param(example = "t1")]
+    pub org_id: Option<String>,
+}
+
 /// Who is asking, and what they may see.
 pub struct Caller {
     /// `None` for a `service_role` key.
