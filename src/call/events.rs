@@ -40,26 +40,12 @@ impl CallEvent {
 
     /// The events a stored change from `prev` (None: a new row) to `next` makes, in order.
     pub fn of_change(prev: Option<CallStatus>, next: &Call) -> impl Iterator<Item = Kind> {
-        let created = prev.is_none();
-        let answered = next.status == CallStatus::Active && prev != Some(CallStatus::Active);
-        let ended = next.status.is_final() && !prev.is_some_and(CallStatus::is_final);
-        [
-            created.then_some(Kind::Created),
-            answered.then_some(Kind::Answered),
-            ended.then_some(Kind::Ended),
-        ]
-        .into_iter()
-        .flatten()
+        Kind::of(prev, next.status)
     }
 }
 
-/// Which event (the pure part of `of_change`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    Created,
-    Answered,
-    Ended,
-}
+/// Which event (the pure part of `of_change`, shared with the phone service's webhooks).
+pub use crate::model::ChangeKind as Kind;
 
 /// The stream's sending side; cheap to clone.
 #[derive(Clone)]

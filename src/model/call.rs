@@ -291,6 +291,32 @@ pub fn whole_seconds(from: Millis, to: Millis) -> i64 {
     (to - from).max(0) / 1000
 }
 
+/// What a stored change of a call's status means outside the call layer
+/// (the event stream, webhooks): a new row is `Created`, reaching `ACTIVE`
+/// is `Answered`, reaching a final status is `Ended`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    Created,
+    Answered,
+    Ended,
+}
+
+impl ChangeKind {
+    /// The kinds a change from `prev` (`None`: a new row) to `next` makes, in order.
+    pub fn of(prev: Option<CallStatus>, next: CallStatus) -> impl Iterator<Item = ChangeKind> {
+        let created = prev.is_none();
+        let answered = next == CallStatus::Active && prev != Some(CallStatus::Active);
+        let ended = next.is_final() && !prev.is_some_and(CallStatus::is_final);
+        [
+            created.then_some(ChangeKind::Created),
+            answered.then_some(ChangeKind::Answered),
+            ended.then_some(ChangeKind::Ended),
+        ]
+        .into_iter()
+        .flatten()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

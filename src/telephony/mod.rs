@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use crate::cluster::{Bus, Envelope, Outbound, PresenceFanout, Target};
 use crate::error::{Error, ErrorCode, Result};
-use crate::model::{Call, CallStatus, Millis, Scope};
+use crate::model::{Call, ChangeKind, Millis, Scope};
 use crate::phone::rest::{TwilioError, TwilioRest};
 use crate::phone::settings::TwilioSettings;
 use crate::presence::Presence;
@@ -124,17 +124,15 @@ impl Telephony {
 
     /// Tells the org's webhook endpoints what a write of a phone call changed (`before`: `None` for a new row).
     async fn call_events(&self, before: Option<&Call>, next: &Call) {
-        let prev = before.map(|b| b.status);
-        let mut kinds = Vec::with_capacity(2);
-        if prev.is_none() && !next.status.is_final() {
-            kinds.push("call.ringing");
-        }
-        if next.status == CallStatus::Active && prev != Some(CallStatus::Active) {
-            kinds.push("call.answered");
-        }
-        if next.status.is_final() && !prev.is_some_and(CallStatus::is_final) {
-            kinds.push("call.ended");
-        }
+        let kinds: Vec<&str> = ChangeKind::of(before.map(|b| b.status), next.status)
+            .filter_map(|k| match k {
+                // A row final from its first write rang nobody.
+                ChangeKind::Created if next.status.is_final() => None,
+                ChangeKind::Created => Some("call.ringing"),
+                ChangeKind::Answered => Some("call.answered"),
+                ChangeKind::Ended => Some("call.ended"),
+            })
+            .collect();
         if kinds.is_empty() {
             return;
         }
