@@ -179,6 +179,11 @@ impl Application {
                 crate::providers::ringcentral::RingCentral::new(rc).map_err(|e| anyhow::anyhow!(e))?,
             ));
         }
+        if let Some(mc) = settings.integrations.mightycall.clone() {
+            providers.push(Arc::new(
+                crate::providers::mightycall::MightyCall::new(mc).map_err(|e| anyhow::anyhow!(e))?,
+            ));
+        }
         let integrations = crate::integrations::Integrations::new(
             store.clone(),
             bus.clone(),

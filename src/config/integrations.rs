@@ -1,4 +1,4 @@
-//! Provider sync's flags (`RINGCENTRAL_*`, `SWITCHBOARD_ENCRYPTION_KEY`, `SYNC_*`) and their resolution.
+//! Provider sync's flags (`RINGCENTRAL_*`, `MIGHTYCALL_*`, `SWITCHBOARD_ENCRYPTION_KEY`, `SYNC_*`) and their resolution.
 
 use std::time::Duration;
 
@@ -6,11 +6,13 @@ use clap::Args;
 
 use crate::integrations::SyncSettings;
 use crate::integrations::settings::{SYNC_INITIAL_LOOKBACK, SYNC_INTERVAL, SYNC_OVERLAP, SYNC_REQUESTS_PER_MINUTE};
+use crate::providers::mightycall::MightyCallSettings;
+use crate::providers::mightycall::client::MIGHTYCALL_API_URL;
 use crate::providers::ringcentral::RingCentralSettings;
 use crate::providers::ringcentral::client::RINGCENTRAL_SERVER_URL;
 use crate::providers::seal::Sealer;
 
-/// Call-log sync from RingCentral (docs/integrations.md). Unset: the integration routes answer `503 unavailable`.
+/// Call-log sync from RingCentral and MightyCall (docs/integrations.md). Unset: the integration routes answer `503 unavailable`.
 #[derive(Args, Clone, Default)]
 pub struct IntegrationsConfig {
     /// 32 bytes, base64 (`openssl rand -base64 32`): seals provider tokens at rest and signs OAuth states.
@@ -31,6 +33,10 @@ pub struct IntegrationsConfig {
     /// Our callback as registered with the app: `https://<host>/api/integrations/ringcentral/callback`.
     #[arg(long, env = "RINGCENTRAL_REDIRECT_URL")]
     pub ringcentral_redirect_url: Option<String>,
+
+    /// MightyCall's API (`https://api.mightycall.com/v4` for Classic accounts; tests: a fake). MightyCall is on whenever the encryption key is set: each org brings its own key.
+    #[arg(long, env = "MIGHTYCALL_API_URL", default_value = MIGHTYCALL_API_URL)]
+    pub mightycall_api_url: String,
 
     /// Seconds between two scheduled syncs of one integration.
     #[arg(long, env = "SYNC_INTERVAL_SECS", default_value_t = SYNC_INTERVAL.as_secs())]
@@ -54,6 +60,8 @@ pub struct IntegrationsConfig {
 pub struct IntegrationSettings {
     pub sealer: Option<Sealer>,
     pub ringcentral: Option<RingCentralSettings>,
+    /// On whenever `sealer` is (orgs connect with their own key).
+    pub mightycall: Option<MightyCallSettings>,
     pub sync: SyncSettings,
 }
 
@@ -92,12 +100,26 @@ pub fn integration_settings(c: &IntegrationsConfig) -> Result<IntegrationSetting
         }
         _ => return Err("set both RINGCENTRAL_CLIENT_ID and RINGCENTRAL_CLIENT_SECRET, or neither".into()),
     };
+    let mightycall = match sealer {
+        None => None,
+        Some(_) => {
+            let url = c.mightycall_api_url.trim().trim_end_matches('/');
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err("MIGHTYCALL_API_URL must start with https:// (or http:// for a local test)".into());
+            }
+            Some(MightyCallSettings {
+                api_url: url.to_owned(),
+                page_size: crate::providers::mightycall::client::PAGE_SIZE,
+            })
+        }
+    };
     if c.sync_interval_secs == 0 || c.sync_requests_per_minute == 0 {
         return Err("SYNC_INTERVAL_SECS and SYNC_REQUESTS_PER_MINUTE must be at least 1".into());
     }
     Ok(IntegrationSettings {
         sealer,
         ringcentral,
+        mightycall,
         sync: SyncSettings {
             interval: Duration::from_secs(c.sync_interval_secs),
             overlap: Duration::from_secs(c.sync_overlap_secs),
@@ -115,6 +137,7 @@ mod tests {
     fn cfg() -> IntegrationsConfig {
         IntegrationsConfig {
             ringcentral_server_url: RINGCENTRAL_SERVER_URL.into(),
+            mightycall_api_url: MIGHTYCALL_API_URL.into(),
             sync_interval_secs: 900,
             sync_overlap_secs: 7200,
             sync_initial_days: 7,
@@ -126,7 +149,7 @@ mod tests {
     #[test]
     fn unset_is_off_and_each_missing_piece_is_named() {
         let s = integration_settings(&cfg()).unwrap();
-        assert!(s.sealer.is_none() && s.ringcentral.is_none());
+        assert!(s.sealer.is_none() && s.ringcentral.is_none() && s.mightycall.is_none());
         let mut c = cfg();
         c.ringcentral_client_id = Some("cid".into());
         assert!(
@@ -153,6 +176,18 @@ mod tests {
         c.ringcentral_redirect_url = Some("https://sb.example/api/integrations/ringcentral/callback".into());
         let s = integration_settings(&c).unwrap();
         assert_eq!(s.ringcentral.unwrap().server_url, RINGCENTRAL_SERVER_URL);
+        assert_eq!(
+            s.mightycall.unwrap().api_url,
+            MIGHTYCALL_API_URL,
+            "the key alone turns MightyCall on"
+        );
+        c.mightycall_api_url = "ccapi.mightycall.com".into();
+        assert!(integration_settings(&c).unwrap_err().contains("MIGHTYCALL_API_URL"));
+        c.mightycall_api_url = "http://127.0.0.1:9/v4/".into();
+        assert_eq!(
+            integration_settings(&c).unwrap().mightycall.unwrap().api_url,
+            "http://127.0.0.1:9/v4"
+        );
         assert_eq!(s.sync.interval, Duration::from_secs(900));
         c.sync_requests_per_minute = 0;
         assert!(

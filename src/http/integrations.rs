@@ -1,4 +1,4 @@
-//! Provider integrations (issue #12): connect by OAuth, the callback, status, disconnect, sync now, extension mapping (`/api/integrations…`).
+//! Provider integrations (issue #12): connect by OAuth or by key, the callback, status, disconnect, sync now, extension mapping (`/api/integrations…`).
 //!
 //! Every member sees their org's integrations' status; only an org admin
 //! (or the platform, naming `orgId`) connects, disconnects, syncs and maps
@@ -23,13 +23,16 @@ use crate::providers::ProviderKind;
 /// `connectedBy` of an integration a service key connected.
 pub const SERVICE_CONNECTOR: &str = "service_role";
 
+/// Longest API key or user key accepted (MightyCall's are UUID-like).
+pub const PROVIDER_KEY_MAX_LEN: usize = 256;
+
 /// Longest extension accepted.
 pub const EXTENSION_MAX_LEN: usize = 32;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list))
-        .routes(routes!(connect))
+        .routes(routes!(connect, connect_with_key))
         .routes(routes!(callback))
         .routes(routes!(disconnect))
         .routes(routes!(sync_now))
@@ -79,10 +82,11 @@ struct ConnectView {
 /// Starts the OAuth authorization-code flow (the org's admin, or the platform naming `orgId`): `{authUrl}` with a signed `state` that expires in 10 minutes.
 #[utoipa::path(get, path = "/integrations/{provider}/connect", tag = "integrations",
     security(("service_key" = []), ("bearer" = [])),
-    params(("provider" = String, Path, description = "`ringcentral`", example = "ringcentral"), OrgQuery),
+    params(("provider" = String, Path, description = "`ringcentral` (MightyCall connects by `POST`)", example = "ringcentral"), OrgQuery),
     responses(
         (status = 200, description = "Where to send the browser", body = ConnectView),
         (status = 401, description = "No token, or a bad one", body = crate::error::ErrorBody),
+        (status = 400, description = "A provider that connects by key (`POST`)", body = crate::error::ErrorBody),
         (status = 403, description = "Not an org admin", body = crate::error::ErrorBody),
         (status = 404, description = "Unknown provider, or another org", body = crate::error::ErrorBody),
         (status = 503, description = "The provider or the encryption key is not configured", body = crate::error::ErrorBody),
@@ -104,6 +108,68 @@ async fn connect(
     Ok(Json(ConnectView {
         auth_url: s.integrations.connect_url(p, &org, &admin)?,
     }))
+}
+
+/// `POST …/connect` for a provider that connects with the org's own key (MightyCall).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"apiKey": "3f9a6c1e-7b2d-4f10-9e8a-0c5d2b7a1e44", "userKey": "b4e2d8a0-1c6f-4a3b-8d92-7e5f0a1c3b66"}))]
+struct KeyConnect {
+    /// The account's API key (MightyCall: Integrations → API).
+    api_key: String,
+    /// The user key that issues tokens (MightyCall: the admin's User key; Classic accounts may give an extension).
+    user_key: String,
+}
+
+/// No key in a `Debug` (both halves are secrets).
+impl std::fmt::Debug for KeyConnect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyConnect { <redacted> }")
+    }
+}
+
+/// Connects a provider with the org's own key (the org's admin, or the platform naming `orgId`): a token is issued with it now, then key and tokens are sealed and stored.
+#[utoipa::path(post, path = "/integrations/{provider}/connect", tag = "integrations",
+    security(("service_key" = []), ("bearer" = [])),
+    params(("provider" = String, Path, description = "`mightycall`", example = "mightycall"), OrgQuery),
+    request_body = KeyConnect,
+    responses(
+        (status = 200, description = "The integration, connected", body = IntegrationView),
+        (status = 400, description = "A missing or oversized key, a key the provider refused, or a provider that connects by OAuth", body = crate::error::ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = crate::error::ErrorBody),
+        (status = 403, description = "Not an org admin", body = crate::error::ErrorBody),
+        (status = 404, description = "Unknown provider, or another org", body = crate::error::ErrorBody),
+        (status = 502, description = "The provider could not be reached", body = crate::error::ErrorBody),
+        (status = 503, description = "The encryption key is not configured", body = crate::error::ErrorBody),
+    ))]
+async fn connect_with_key(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<OrgQuery>,
+    ApiJson(body): ApiJson<KeyConnect>,
+) -> Result<Json<IntegrationView>> {
+    let p = provider(&name)?;
+    let org = caller.org_or(q.org_id.as_deref())?.to_owned();
+    caller.must_administer(&org)?;
+    for (field, v) in [("apiKey", &body.api_key), ("userKey", &body.user_key)] {
+        let v = v.trim();
+        if v.is_empty() || v.len() > PROVIDER_KEY_MAX_LEN || v.chars().any(char::is_control) {
+            return Err(Error::new(
+                ErrorCode::InvalidRequest,
+                format!("`{field}` is 1 to {PROVIDER_KEY_MAX_LEN} printable characters"),
+            ));
+        }
+    }
+    let admin = caller
+        .identity
+        .as_ref()
+        .map_or_else(|| SERVICE_CONNECTOR.to_owned(), |id| id.user_id.to_string());
+    let key = crate::providers::KeyCredentials {
+        api_key: body.api_key.trim().to_owned(),
+        secret: body.user_key.trim().to_owned(),
+    };
+    Ok(Json(s.integrations.connect_with_key(p, &org, &admin, key).await?))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -154,7 +220,7 @@ async fn callback(
 /// Disconnects (the org's admin). Calls already synced stay in the CallLog.
 #[utoipa::path(delete, path = "/integrations/{provider}", tag = "integrations",
     security(("service_key" = []), ("bearer" = [])),
-    params(("provider" = String, Path, description = "`ringcentral`", example = "ringcentral"), OrgQuery),
+    params(("provider" = String, Path, description = "`ringcentral` or `mightycall`", example = "ringcentral"), OrgQuery),
     responses(
         (status = 204, description = "Disconnected"),
         (status = 401, description = "No token, or a bad one", body = crate::error::ErrorBody),
@@ -177,7 +243,7 @@ async fn disconnect(
 /// Syncs now and answers with the sync's figures (the org's admin); `409` while a sync runs on any node.
 #[utoipa::path(post, path = "/integrations/{provider}/sync", tag = "integrations",
     security(("service_key" = []), ("bearer" = [])),
-    params(("provider" = String, Path, description = "`ringcentral`", example = "ringcentral"), OrgQuery),
+    params(("provider" = String, Path, description = "`ringcentral` or `mightycall`", example = "ringcentral"), OrgQuery),
     responses(
         (status = 200, description = "What the sync did (`state` done, failed or needs_reconnect)", body = SyncReport),
         (status = 401, description = "No token, or a bad one", body = crate::error::ErrorBody),
@@ -214,7 +280,7 @@ struct ExtensionsView {
 /// The org's provider extensions and the members they are (the org's admin).
 #[utoipa::path(get, path = "/integrations/{provider}/extensions", tag = "integrations",
     security(("service_key" = []), ("bearer" = [])),
-    params(("provider" = String, Path, description = "`ringcentral`", example = "ringcentral"), OrgQuery),
+    params(("provider" = String, Path, description = "`ringcentral` or `mightycall`", example = "ringcentral"), OrgQuery),
     responses(
         (status = 200, description = "Extension → member", body = ExtensionsView),
         (status = 401, description = "No token, or a bad one", body = crate::error::ErrorBody),
@@ -250,7 +316,7 @@ struct SetExtension {
 /// Says which member a provider extension is: synced calls on it are theirs (the org's admin).
 #[utoipa::path(put, path = "/integrations/{provider}/extensions/{extension}", tag = "integrations",
     security(("service_key" = []), ("bearer" = [])),
-    params(("provider" = String, Path, description = "`ringcentral`", example = "ringcentral"),
+    params(("provider" = String, Path, description = "`ringcentral` or `mightycall`", example = "ringcentral"),
         ("extension" = String, Path, description = "The extension number", example = "101"), OrgQuery),
     request_body = SetExtension,
     responses(

@@ -1,4 +1,4 @@
-//! Provider integrations (issue #12): connecting an org's RingCentral account by OAuth, and syncing its call log into the CallLog.
+//! Provider integrations (issue #12): connecting an org's RingCentral account by OAuth or its MightyCall account by key, and syncing the call log into the CallLog.
 //!
 //! Tokens are sealed at rest (`providers::seal`). A sync runs only under the
 //! integration's lease in the database, so across every node one sync at a
@@ -20,7 +20,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::model::Millis;
 use crate::providers::oauth_state;
 use crate::providers::seal::Sealer;
-use crate::providers::{CallLogProvider, ProviderFailure, ProviderKind};
+use crate::providers::{Auth, CallLogProvider, ConnectMethod, KeyCredentials, ProviderFailure, ProviderKind, Tokens};
 use crate::store::{IntegrationRow, Store};
 use crate::webhook::EventSink;
 
@@ -45,7 +45,7 @@ pub struct IntegrationView {
     /// Calls that started before this were fetched (Unix ms).
     pub synced_to: Option<Millis>,
     /// The running or last sync's figures (`SyncReport`).
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub progress: Option<serde_json::Value>,
     pub connected_by: String,
     pub connected_at: Millis,
@@ -93,6 +93,18 @@ fn unavailable(provider: ProviderKind) -> Error {
     )
 }
 
+/// The other connect route was used: OAuth providers take `GET …/connect`, key providers `POST …/connect`.
+fn wrong_method(provider: ProviderKind) -> Error {
+    let how = match provider.connect_method() {
+        ConnectMethod::OAuthCode => "by OAuth: GET /api/integrations/{provider}/connect, then the callback",
+        ConnectMethod::ApiKey => "with the org's key: POST /api/integrations/{provider}/connect {apiKey, userKey}",
+    };
+    Error::new(
+        ErrorCode::InvalidRequest,
+        format!("{} connects {how}", provider.as_str()).replace("{provider}", provider.as_str()),
+    )
+}
+
 fn not_connected() -> Error {
     Error::new(ErrorCode::NotFound, "the org has no such integration")
 }
@@ -131,20 +143,58 @@ impl Integrations {
         let (p, sealer) = self.configured(provider)?;
         let nonce = uuid::Uuid::new_v4().simple().to_string();
         let state = oauth_state::issue(sealer.state_key(), org_id, admin, provider.as_str(), &nonce, now_ms());
-        Ok(p.authorize_url(&state))
+        p.authorize_url(&state).ok_or_else(|| wrong_method(provider))
     }
 
-    /// The provider's redirect back: the state is checked, the code exchanged, the account read, the tokens sealed and stored.
-    pub async fn callback(&self, provider: ProviderKind, code: &str, state: &str) -> Result<IntegrationView> {
+    /// Connects a provider that takes the org's own key: a token is issued
+    /// with it (so a wrong key is refused now, not at the first sync), then the
+    /// key and the tokens are sealed and stored.
+    pub async fn connect_with_key(
+        &self,
+        provider: ProviderKind,
+        org_id: &str,
+        admin: &str,
+        key: KeyCredentials,
+    ) -> Result<IntegrationView> {
         let (p, sealer) = self.configured(provider)?;
+        if provider.connect_method() != ConnectMethod::ApiKey {
+            return Err(wrong_method(provider));
+        }
         let now = now_ms();
-        let claims = oauth_state::verify(sealer.state_key(), state, provider.as_str(), now)
-            .map_err(|e| Error::new(ErrorCode::InvalidRequest, e.to_string()))?;
-        let tokens = p.exchange_code(code, now).await.map_err(provider_error)?;
-        let account = p.account_id(&tokens.access_token).await.map_err(provider_error)?;
-        let row = IntegrationRow {
+        let tokens = p.issue(&key, now).await.map_err(|f| match f {
+            ProviderFailure::Refused(m) => Error::new(
+                ErrorCode::InvalidRequest,
+                format!("{} refused the key: {m}", provider.as_str()),
+            ),
+            f => provider_error(f),
+        })?;
+        let auth = Auth {
+            access_token: &tokens.access_token,
+            key: Some(&key),
+        };
+        let account = p.account_id(auth).await.map_err(provider_error)?;
+        let sealed_key = sealer.seal(&serde_json::to_string(&key).map_err(|e| Error::Internal(e.into()))?);
+        let row = self.new_row(org_id, provider, account, &tokens, sealer, admin, Some(sealed_key), now);
+        self.store.connect_integration(&row).await?;
+        tracing::info!(org = %org_id, provider = provider.as_str(), "integration connected");
+        self.view(org_id, provider).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn new_row(
+        &self,
+        org_id: &str,
+        provider: ProviderKind,
+        account: String,
+        tokens: &Tokens,
+        sealer: &Sealer,
+        admin: &str,
+        credentials: Option<String>,
+        now: Millis,
+    ) -> IntegrationRow {
+        IntegrationRow {
             id: uuid::Uuid::now_v7().to_string(),
-            org_id: claims.org.clone(),
+            org_id: org_id.to_owned(),
             provider: provider.as_str().to_owned(),
             status: "active".into(),
             account_id: Some(account),
@@ -157,10 +207,29 @@ impl Integrations {
             progress: None,
             lease_owner: None,
             lease_until: None,
-            connected_by: claims.sub,
+            connected_by: admin.to_owned(),
             created_at: now,
             updated_at: now,
+            credentials,
+        }
+    }
+
+    /// The provider's redirect back: the state is checked, the code exchanged, the account read, the tokens sealed and stored.
+    pub async fn callback(&self, provider: ProviderKind, code: &str, state: &str) -> Result<IntegrationView> {
+        let (p, sealer) = self.configured(provider)?;
+        let now = now_ms();
+        let claims = oauth_state::verify(sealer.state_key(), state, provider.as_str(), now)
+            .map_err(|e| Error::new(ErrorCode::InvalidRequest, e.to_string()))?;
+        if provider.connect_method() != ConnectMethod::OAuthCode {
+            return Err(wrong_method(provider));
+        }
+        let tokens = p.exchange_code(code, now).await.map_err(provider_error)?;
+        let auth = Auth {
+            access_token: &tokens.access_token,
+            key: None,
         };
+        let account = p.account_id(auth).await.map_err(provider_error)?;
+        let row = self.new_row(&claims.org, provider, account, &tokens, sealer, &claims.sub, None, now);
         self.store.connect_integration(&row).await?;
         tracing::info!(org = %claims.org, provider = provider.as_str(), "integration connected");
         self.view(&claims.org, provider).await

@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::model::Millis;
 use crate::providers::seal::Sealer;
 use crate::providers::synced::{RowTarget, SyncedCall, call_row, same_content};
-use crate::providers::{CallLogProvider, ProviderFailure, Tokens};
+use crate::providers::{Auth, CallLogProvider, KeyCredentials, ProviderFailure, Tokens};
 use crate::store::IntegrationRow;
 
 /// What a sync did: the figures shown on the integration and returned by `POST …/sync`.
@@ -76,6 +76,8 @@ struct Run<'a> {
     sealer: &'a Sealer,
     row: IntegrationRow,
     tokens: Tokens,
+    /// The org's own key, for providers that connect by one.
+    key: Option<KeyCredentials>,
     report: SyncReport,
     seen: HashSet<String>,
     last_request: Option<Instant>,
@@ -105,7 +107,8 @@ impl Integrations {
                 return Err(e);
             }
         };
-        let tokens = match open_tokens(sealer, &row) {
+        let opened = open_tokens(sealer, &row).and_then(|t| Ok((t, open_key(sealer, &row)?)));
+        let (tokens, key) = match opened {
             Ok(t) => t,
             Err(msg) => {
                 self.store.mark_needs_reconnect(id, &owner, &msg, now).await?;
@@ -125,6 +128,7 @@ impl Integrations {
             sealer,
             row,
             tokens,
+            key,
             report: SyncReport {
                 state: "running".into(),
                 window_from: from,
@@ -184,8 +188,20 @@ fn to_json(r: &SyncReport) -> String {
     serde_json::to_string(r).unwrap_or_else(|_| "{}".into())
 }
 
+const CANNOT_OPEN: &str = "the stored tokens cannot be opened (SWITCHBOARD_ENCRYPTION_KEY changed?)";
+
+fn open_key(sealer: &Sealer, row: &IntegrationRow) -> std::result::Result<Option<KeyCredentials>, String> {
+    row.credentials
+        .as_deref()
+        .map(|c| {
+            let json = sealer.open(c).map_err(|_| CANNOT_OPEN.to_owned())?;
+            serde_json::from_str(&json).map_err(|_| CANNOT_OPEN.to_owned())
+        })
+        .transpose()
+}
+
 fn open_tokens(sealer: &Sealer, row: &IntegrationRow) -> std::result::Result<Tokens, String> {
-    let bad = |_| "the stored tokens cannot be opened (SWITCHBOARD_ENCRYPTION_KEY changed?)".to_owned();
+    let bad = |_| CANNOT_OPEN.to_owned();
     Ok(Tokens {
         access_token: sealer.open(&row.access_token).map_err(bad)?,
         refresh_token: row
@@ -238,12 +254,16 @@ impl Run<'_> {
     }
 
     /// One page: paced to the budget, `429` waited out, `401` refreshed once.
-    async fn fetch(&mut self, url: &str) -> std::result::Result<crate::providers::ringcentral::records::Page, Stop> {
+    async fn fetch(&mut self, url: &str) -> std::result::Result<crate::providers::Page, Stop> {
         let mut refreshed = false;
         loop {
             self.pace().await;
             self.report.requests += 1;
-            match self.provider.page(&self.tokens.access_token, url).await {
+            let auth = Auth {
+                access_token: &self.tokens.access_token,
+                key: self.key.as_ref(),
+            };
+            match self.provider.page(auth, url).await {
                 Ok(p) => {
                     if p.rate.remaining == Some(0) {
                         // The budget is spent: the next request waits the window out.
@@ -295,25 +315,21 @@ impl Run<'_> {
 
     /// Spends the refresh token under the lease and stores the new pair before anything else.
     async fn refresh(&mut self) -> std::result::Result<(), Stop> {
-        let Some(refresh) = self.tokens.refresh_token.clone() else {
-            return Err(Stop::NeedsReconnect(
-                "the access token expired and there is no refresh token".into(),
-            ));
-        };
+        let refresh = self.tokens.refresh_token.clone();
         // Renew the lease first: no other node may take it while the token is in flight.
         self.progress().await?;
         self.pace().await;
         self.report.requests += 1;
         self.report.refreshes += 1;
         let now = now_ms();
-        let fresh = match self.provider.refresh(&refresh, now).await {
+        let fresh = match self.provider.refresh(self.key.as_ref(), refresh.as_deref(), now).await {
             Ok(t) => t,
             Err(ProviderFailure::Refused(m)) => return Err(Stop::NeedsReconnect(format!("refresh refused: {m}"))),
             Err(f) => return Err(Stop::Failed(f.to_string())),
         };
         let fresh = Tokens {
             // Some providers keep the refresh token: keep ours then.
-            refresh_token: fresh.refresh_token.or(Some(refresh)),
+            refresh_token: fresh.refresh_token.or(refresh),
             ..fresh
         };
         let sealed_access = self.sealer.seal(&fresh.access_token);

@@ -34,20 +34,23 @@ pub struct IntegrationRow {
     pub connected_by: String,
     pub created_at: Millis,
     pub updated_at: Millis,
+    /// The org's own key (sealed JSON), for providers that connect by one.
+    pub credentials: Option<String>,
 }
 
 const COLS: &str = "id, org_id, provider, status, account_id, access_token, refresh_token, access_expires_at, \
-     synced_to, last_sync_at, last_error, progress, lease_owner, lease_until, connected_by, created_at, updated_at";
+     synced_to, last_sync_at, last_error, progress, lease_owner, lease_until, connected_by, created_at, updated_at, credentials";
 
 // A reconnect to the same account keeps the cursor; another account starts over.
 const CONNECT: &str = "INSERT INTO integrations (id, org_id, provider, status, account_id, access_token, \
-     refresh_token, access_expires_at, connected_by, created_at, updated_at) \
-     VALUES ($1, $2, $3, 'active', $4, $5, $6, $7, $8, $9, $9) \
+     refresh_token, access_expires_at, connected_by, created_at, updated_at, credentials) \
+     VALUES ($1, $2, $3, 'active', $4, $5, $6, $7, $8, $9, $9, $10) \
      ON CONFLICT (org_id, provider) DO UPDATE SET status = 'active', \
      synced_to = CASE WHEN integrations.account_id = excluded.account_id THEN integrations.synced_to ELSE NULL END, \
      account_id = excluded.account_id, access_token = excluded.access_token, \
      refresh_token = excluded.refresh_token, access_expires_at = excluded.access_expires_at, \
-     last_error = NULL, connected_by = excluded.connected_by, updated_at = excluded.updated_at";
+     last_error = NULL, connected_by = excluded.connected_by, updated_at = excluded.updated_at, \
+     credentials = excluded.credentials";
 static BY_ORG: LazyLock<String> =
     LazyLock::new(|| format!("SELECT {COLS} FROM integrations WHERE org_id = $1 AND provider = $2"));
 static BY_ID: LazyLock<String> = LazyLock::new(|| format!("SELECT {COLS} FROM integrations WHERE id = $1"));
@@ -95,6 +98,7 @@ impl Store {
                 r.access_expires_at.into(),
                 (&r.connected_by).into(),
                 r.created_at.into(),
+                (&r.credentials).into(),
             ],
         );
         self.exec(stmt).await?;

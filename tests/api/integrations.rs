@@ -1,4 +1,4 @@
-//! RingCentral connection (issue #12): the OAuth flow through a fake RingCentral, sealed tokens, status for every member, roles and org isolation.
+//! RingCentral connection (issue #12): the OAuth flow through a fake RingCentral, sealed tokens, status for every member, roles and org isolation; unconfigured providers.
 
 use serde_json::json;
 
@@ -144,6 +144,20 @@ async fn without_configuration_the_routes_say_unavailable(b: Backend) {
     let (status, body) = app.get("/api/integrations/ringcentral/connect", Some(&admin)).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["code"], "unavailable");
+    let (status, body) = app
+        .post(
+            "/api/integrations/mightycall/connect",
+            Some(&admin),
+            json!({"apiKey": "k", "userKey": "u"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (503, Some("unavailable")),
+        "{body}"
+    );
+    let (status, body) = app.get("/api/integrations/nosuch/connect", Some(&admin)).await;
+    assert_eq!(status, 404, "{body}");
     let (status, body) = app.get("/api/integrations", Some(&admin)).await;
     assert_eq!((status, body["integrations"].as_array().map(Vec::len)), (200, Some(0)));
 }

@@ -36,6 +36,7 @@ pub fn settings_for(fake: &FakeRingCentral, s: &mut switchboard::Settings) {
             redirect_url: format!("{PUBLIC}/api/integrations/ringcentral/callback"),
             page_size: PER_PAGE,
         }),
+        mightycall: None,
         sync,
     };
 }

@@ -1,5 +1,6 @@
 //! Integration tests: the real server on 127.0.0.1:0, driven over HTTP and WebSocket, on SQLite and PostgreSQL.
 
+mod fake_mightycall;
 mod fake_ringcentral;
 mod fake_twilio;
 mod helpers;
@@ -16,6 +17,7 @@ mod directory;
 mod edge;
 mod events;
 mod integrations;
+mod integrations_mightycall;
 mod integrations_support;
 mod integrations_sync;
 mod jwks;

@@ -54,6 +54,7 @@ struct Fixture {
     _agent: Ws,
     _twilio: FakeTwilio,
     _ringcentral: crate::fake_ringcentral::FakeRingCentral,
+    _mightycall: crate::fake_mightycall::FakeMightyCall,
     /// Webhook endpoints: one read, one deleted.
     hooks: (String, String),
 }
@@ -140,8 +141,14 @@ async fn fixture(b: Backend) -> Fixture {
     let twilio = FakeTwilio::start().await;
     let account = twilio.account();
     let ringcentral = crate::fake_ringcentral::FakeRingCentral::start().await;
+    // The documented example key is the fake's: `POST …/mightycall/connect` succeeds with it.
+    let mightycall = crate::fake_mightycall::FakeMightyCall::start().await;
     let app = spawn_with(b, |s| {
         crate::integrations_support::settings_for(&ringcentral, s);
+        s.integrations.mightycall = Some(switchboard::providers::mightycall::MightyCallSettings {
+            api_url: mightycall.url.clone(),
+            page_size: 3,
+        });
         s.dev = true;
         s.twilio = Some(switchboard::phone::settings::TwilioSettings {
             account,
@@ -191,6 +198,7 @@ async fn fixture(b: Backend) -> Fixture {
         _agent: agent,
         _twilio: twilio,
         _ringcentral: ringcentral,
+        _mightycall: mightycall,
     }
 }
 

@@ -14,23 +14,21 @@ use oauth2::{
     RefreshToken, RequestTokenError, StandardErrorResponse, TokenResponse, TokenUrl,
 };
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::HeaderMap;
+
+use crate::providers::http::retry_after_ms;
 
 use crate::model::Millis;
-use crate::providers::{CallLogProvider, LogPage, ProviderFailure, ProviderKind, RateInfo, Tokens};
+use crate::providers::{
+    Auth, CallLogProvider, KeyCredentials, LogPage, ProviderFailure, ProviderKind, RateInfo, Tokens,
+};
 
 /// RingCentral's production API.
 pub const RINGCENTRAL_SERVER_URL: &str = "https://platform.ringcentral.com";
 /// Records per call-log page (RingCentral allows up to 1000).
 pub const PAGE_SIZE: u32 = 250;
-/// How long one request to RingCentral may take.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// Most bytes of one call-log page read.
-pub const PAGE_BYTES_MAX: usize = 16 * 1024 * 1024;
 /// Access-token lifetime assumed when the token response names none.
 const DEFAULT_EXPIRES: Duration = Duration::from_secs(3600);
-/// The wait assumed for a `429` without a usable `Retry-After`.
-const DEFAULT_RETRY_AFTER_MS: i64 = 60_000;
 
 /// The app's credentials and where RingCentral is. No `Debug` of the secret.
 #[derive(Clone)]
@@ -84,11 +82,7 @@ impl RingCentral {
                 RedirectUrl::new(settings.redirect_url.clone())
                     .map_err(|_| "RINGCENTRAL_REDIRECT_URL is not a URL".to_owned())?,
             );
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(REQUEST_TIMEOUT)
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let http = crate::providers::http::client()?;
         Ok(Self {
             settings: RingCentralSettings {
                 server_url: base,
@@ -137,16 +131,6 @@ fn grant_failure<E: std::error::Error>(
     }
 }
 
-/// `Retry-After` in ms: delta-seconds (RFC 9110 § 10.2.3); an HTTP date or nothing is the default wait.
-pub fn retry_after_ms(headers: &HeaderMap) -> i64 {
-    headers
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<i64>().ok())
-        .filter(|s| *s >= 0)
-        .map_or(DEFAULT_RETRY_AFTER_MS, |s| s.saturating_mul(1000))
-}
-
 fn rate_info(headers: &HeaderMap) -> RateInfo {
     let num = |name: &str| {
         headers
@@ -177,10 +161,10 @@ impl CallLogProvider for RingCentral {
         ProviderKind::RingCentral
     }
 
-    fn authorize_url(&self, state: &str) -> String {
+    fn authorize_url(&self, state: &str) -> Option<String> {
         let state = state.to_owned();
         let (url, _) = self.oauth.authorize_url(move || CsrfToken::new(state)).url();
-        url.to_string()
+        Some(url.to_string())
     }
 
     async fn exchange_code(&self, code: &str, now: Millis) -> Result<Tokens, ProviderFailure> {
@@ -193,7 +177,17 @@ impl CallLogProvider for RingCentral {
         Ok(Self::tokens(&t, now))
     }
 
-    async fn refresh(&self, refresh_token: &str, now: Millis) -> Result<Tokens, ProviderFailure> {
+    async fn refresh(
+        &self,
+        _key: Option<&KeyCredentials>,
+        refresh_token: Option<&str>,
+        now: Millis,
+    ) -> Result<Tokens, ProviderFailure> {
+        let Some(refresh_token) = refresh_token else {
+            return Err(ProviderFailure::Refused(
+                "the access token expired and there is no refresh token".into(),
+            ));
+        };
         let t = self
             .oauth
             .exchange_refresh_token(&RefreshToken::new(refresh_token.to_owned()))
@@ -203,11 +197,11 @@ impl CallLogProvider for RingCentral {
         Ok(Self::tokens(&t, now))
     }
 
-    async fn account_id(&self, access_token: &str) -> Result<String, ProviderFailure> {
+    async fn account_id(&self, auth: Auth<'_>) -> Result<String, ProviderFailure> {
         let resp = self
             .http
             .get(self.api("/restapi/v1.0/account/~"))
-            .bearer_auth(access_token)
+            .bearer_auth(auth.access_token)
             .send()
             .await
             .map_err(|e| ProviderFailure::Failed(format!("RingCentral unreachable: {e}")))?;
@@ -248,11 +242,11 @@ impl CallLogProvider for RingCentral {
             .is_some_and(|rest| rest.starts_with("/restapi/"))
     }
 
-    async fn page(&self, access_token: &str, url: &str) -> Result<LogPage, ProviderFailure> {
+    async fn page(&self, auth: Auth<'_>, url: &str) -> Result<LogPage, ProviderFailure> {
         let resp = self
             .http
             .get(url)
-            .bearer_auth(access_token)
+            .bearer_auth(auth.access_token)
             .send()
             .await
             .map_err(|e| ProviderFailure::Failed(format!("RingCentral unreachable: {e}")))?;
@@ -260,16 +254,7 @@ impl CallLogProvider for RingCentral {
         if !status.is_success() {
             return Err(status_failure(status, &headers));
         }
-        if resp.content_length().is_some_and(|n| n as usize > PAGE_BYTES_MAX) {
-            return Err(ProviderFailure::Failed("a call-log page over the size limit".into()));
-        }
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| ProviderFailure::Failed(format!("reading a call-log page: {e}")))?;
-        if body.len() > PAGE_BYTES_MAX {
-            return Err(ProviderFailure::Failed("a call-log page over the size limit".into()));
-        }
+        let body = crate::providers::http::body(resp, "a call-log page").await?;
         let page = super::records::parse_page(&body).map_err(ProviderFailure::Failed)?;
         Ok(LogPage {
             page,
@@ -281,6 +266,8 @@ impl CallLogProvider for RingCentral {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::http::DEFAULT_RETRY_AFTER_MS;
+    use reqwest::header::RETRY_AFTER;
 
     fn rc(server: &str) -> RingCentral {
         RingCentral::new(RingCentralSettings {
@@ -295,7 +282,9 @@ mod tests {
 
     #[test]
     fn the_authorize_url_carries_the_client_redirect_and_state() {
-        let url = rc("https://platform.ringcentral.com/").authorize_url("st.at.e");
+        let url = rc("https://platform.ringcentral.com/")
+            .authorize_url("st.at.e")
+            .unwrap();
         assert!(
             url.starts_with("https://platform.ringcentral.com/restapi/oauth/authorize?"),
             "{url}"

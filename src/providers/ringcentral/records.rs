@@ -13,16 +13,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::model::{CallStatus, Direction};
 use crate::providers::synced::SyncedCall;
 
-/// One page, as the sync job needs it.
-#[derive(Debug)]
-pub struct Page {
-    /// Each mapped record with the provider's JSON as it came.
-    pub records: Vec<(SyncedCall, Value)>,
-    /// Records left out (in progress, fax, unparsable), by id or position.
-    pub skipped: Vec<String>,
-    /// `navigation.nextPage.uri`, absent on the last page.
-    pub next: Option<String>,
-}
+pub use crate::providers::Page;
 
 #[derive(Deserialize)]
 struct RawPage {
