@@ -81,6 +81,14 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// Whether the token makes its holder an admin (an org's `admin`/`owner`, or `platform_admin`).
+    pub fn is_admin(&self) -> bool {
+        matches!(
+            crate::model::Role::of(self.role.as_deref(), self.kind == ParticipantType::CrmUser),
+            crate::model::Role::OrgAdmin | crate::model::Role::PlatformAdmin
+        )
+    }
+
     /// "First Last", or whatever part exists, or the email, or the id.
     pub fn display_name(&self) -> String {
         match (&self.first_name, &self.last_name) {
@@ -201,6 +209,23 @@ mod tests {
         match principal(claims(v)).unwrap() {
             Principal::Participant(i) => i,
             Principal::Service => panic!("service"),
+        }
+    }
+
+    #[test]
+    fn only_agents_with_an_admin_role_are_admins() {
+        assert!(!identity(user()).is_admin(), "supervisor");
+        for (role, kind, admin) in [
+            ("admin", "CRM_USER", true),
+            ("owner", "CRM_USER", true),
+            ("platform_admin", "CRM_USER", true),
+            ("admin", "PORTAL_CUSTOMER", false),
+            ("member", "CRM_USER", false),
+        ] {
+            let mut v = user();
+            v["app_metadata"]["role"] = json!(role);
+            v["app_metadata"]["participant_type"] = json!(kind);
+            assert_eq!(identity(v).is_admin(), admin, "{role} {kind}");
         }
     }
 

@@ -17,4 +17,6 @@ pub trait LocalDelivery: Send + Sync + 'static {
     fn deliver_session(&self, tenant_id: &str, user_id: &str, session: SessionId, frame: &Outbound) -> usize;
     /// Queues `frame` on every session of the tenant.
     fn broadcast(&self, tenant_id: &str, frame: &Outbound) -> usize;
+    /// Queues `frame` on every admin session of the tenant.
+    fn broadcast_admins(&self, tenant_id: &str, frame: &Outbound) -> usize;
 }

@@ -27,6 +27,7 @@ impl<D: LocalDelivery> Bus for LocalBus<D> {
                 self.sockets.deliver_session(&e.tenant_id, user_id, *session, &e.frame)
             }
             Target::Tenant => self.sockets.broadcast(&e.tenant_id, &e.frame),
+            Target::Admins => self.sockets.broadcast_admins(&e.tenant_id, &e.frame),
         }
     }
 }

@@ -37,6 +37,8 @@ pub enum Target {
     SessionOnly { user_id: Arc<str>, session: SessionId },
     /// Every session of the tenant.
     Tenant,
+    /// Every session of the tenant whose token makes it an admin (`app_metadata.role` admin, owner or platform_admin).
+    Admins,
 }
 
 /// A frame (or a batch of them) on its way to clients.

@@ -342,7 +342,7 @@ impl Integrations {
         }
     }
 
-    /// Tells whoever connected the integration, and the org's webhook endpoints, that it needs a reconnect.
+    /// Tells the org's admins (every admin socket, on every node) and the org's webhook endpoints that it needs a reconnect.
     async fn tell_needs_reconnect(&self, row: &IntegrationRow, error: &str) {
         tracing::warn!(org = %row.org_id, provider = %row.provider, error, "integration needs a reconnect");
         let frame = serde_json::json!({
@@ -354,10 +354,7 @@ impl Integrations {
         .to_string();
         self.bus.publish(Envelope {
             tenant_id: row.org_id.as_str().into(),
-            target: Target::User {
-                user_id: row.connected_by.as_str().into(),
-                except: None,
-            },
+            target: Target::Admins,
             frame: Outbound::One(frame.into()),
         });
         let data = serde_json::json!({"provider": row.provider, "accountId": row.account_id, "error": error});

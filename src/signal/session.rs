@@ -91,9 +91,11 @@ pub async fn run(
     let (who, id) = (&session.who, session.id);
     let (tx, rx) = flume::bounded::<Outbound>(state.settings.socket.outbound_queue);
     let kill = CancellationToken::new();
-    state
-        .registry
-        .add(&who.tenant_id, &who.user_id, SessionHandle::new(id, tx, kill.clone()));
+    state.registry.add(
+        &who.tenant_id,
+        &who.user_id,
+        SessionHandle::new(id, tx, kill.clone(), who.is_admin()),
+    );
     let before = state.presence.session_opened(who, id).await;
 
     // The heavy, occasional futures (store queries, call handling) are boxed:

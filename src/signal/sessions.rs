@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cluster::{LocalDelivery, Outbound};
 use crate::model::SessionId;
 
-/// What the table holds of a socket session: its queue and its kill switch.
+/// What the table holds of a socket session: its queue, its kill switch, and whether its token is an admin's.
 ///
 /// The queue is a bounded `flume` channel: unlike tokio's, it allocates its
 /// buffer lazily, which saves ~1.5 KB per idle socket.
@@ -29,11 +29,13 @@ pub struct SessionHandle {
     tx: flume::Sender<Outbound>,
     /// Cancelled when the session must close (its queue overflowed).
     kill: CancellationToken,
+    /// The token's role is an admin's ([`crate::cluster::Target::Admins`]).
+    admin: bool,
 }
 
 impl SessionHandle {
-    pub fn new(id: SessionId, tx: flume::Sender<Outbound>, kill: CancellationToken) -> Self {
-        Self { id, tx, kill }
+    pub fn new(id: SessionId, tx: flume::Sender<Outbound>, kill: CancellationToken, admin: bool) -> Self {
+        Self { id, tx, kill, admin }
     }
 
     /// Queues a frame without waiting. A full queue kills the session.
@@ -178,6 +180,17 @@ impl LocalDelivery for Sessions {
         t.values()
             .flat_map(|list| list.iter())
             .filter(|s| s.deliver(frame))
+            .count()
+    }
+
+    fn broadcast_admins(&self, tenant_id: &str, frame: &Outbound) -> usize {
+        let Some(tenant) = self.tenant(tenant_id) else {
+            return 0;
+        };
+        let t = tenant.read();
+        t.values()
+            .flat_map(|list| list.iter())
+            .filter(|s| s.admin && s.deliver(frame))
             .count()
     }
 }

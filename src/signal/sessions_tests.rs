@@ -5,7 +5,7 @@ use super::*;
 fn session(id: SessionId, cap: usize) -> (SessionHandle, flume::Receiver<Outbound>, CancellationToken) {
     let (tx, rx) = flume::bounded(cap);
     let kill = CancellationToken::new();
-    (SessionHandle::new(id, tx, kill.clone()), rx, kill)
+    (SessionHandle::new(id, tx, kill.clone(), false), rx, kill)
 }
 
 fn frame(s: &str) -> Outbound {
@@ -102,4 +102,37 @@ fn a_batch_takes_one_slot_of_a_session_queue() {
     assert_eq!(r.broadcast("t1", &batch), 1);
     assert!(!kill.is_cancelled(), "100 frames in two items fit a queue of two");
     assert_eq!(rx.try_recv().unwrap().frames().len(), 50);
+}
+
+#[test]
+fn an_admin_broadcast_reaches_only_the_tenants_admin_sessions() {
+    let r = Sessions::default();
+    let (tx_a, rx_a) = flume::bounded(8);
+    let (tx_b, rx_b) = flume::bounded(8);
+    let (tx_other, rx_other) = flume::bounded(8);
+    let (member, rx_member, _) = session(4, 8);
+    add(
+        &r,
+        "t1",
+        "ada",
+        SessionHandle::new(1, tx_a, CancellationToken::new(), true),
+    );
+    add(
+        &r,
+        "t1",
+        "bea",
+        SessionHandle::new(2, tx_b, CancellationToken::new(), true),
+    );
+    add(
+        &r,
+        "t2",
+        "eve",
+        SessionHandle::new(3, tx_other, CancellationToken::new(), true),
+    );
+    add(&r, "t1", "bo", member);
+    assert_eq!(r.broadcast_admins("t1", &frame("f")), 2);
+    assert_eq!((next_text(&rx_a), next_text(&rx_b)), ("f".into(), "f".into()));
+    assert!(rx_member.try_recv().is_err(), "a member is not told");
+    assert!(rx_other.try_recv().is_err(), "another tenant's admin is not told");
+    assert_eq!(r.broadcast_admins("t9", &frame("f")), 0);
 }

@@ -118,6 +118,13 @@ async fn contacts_are_pushed_in_any_number_format_and_scoped_to_the_org(b: Backe
     assert_eq!((status, done["upserted"].as_u64()), (200, Some(2)), "{done}");
 }
 
+/// Returns once the clock has moved past `t` (at most a millisecond), so the next item is stamped later than the last.
+async fn clock_moves_past(t: i64) {
+    while switchboard::clock::now_ms() <= t {
+        tokio::task::yield_now().await;
+    }
+}
+
 async fn the_timeline_merges_calls_voicemails_texts_and_notes_newest_first(b: Backend) {
     let p = phone_app(b).await;
     let number = p.add_number("t1", OURS).await;
@@ -158,11 +165,11 @@ async fn the_timeline_merges_calls_voicemails_texts_and_notes_newest_first(b: Ba
         ("To", OURS),
         ("CallStatus", "ringing"),
     ];
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    clock_moves_past(switchboard::clock::now_ms()).await;
     let (_, twiml) = p.hook("/voice", &voice2).await;
     assert!(twiml.contains("<Record"), "{twiml}");
     // 3. Pat texts.
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    clock_moves_past(switchboard::clock::now_ms()).await;
     let text = [
         ("MessageSid", "SM00000000000000000000000000000001"),
         ("From", PAT),
@@ -172,7 +179,7 @@ async fn the_timeline_merges_calls_voicemails_texts_and_notes_newest_first(b: Ba
     ];
     assert_eq!(p.hook("/sms", &text).await.0, 200);
     // 4. An in-app call from Pat's portal login to Bob.
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    clock_moves_past(switchboard::clock::now_ms()).await;
     let mut bob = p.app.connect(&agent("t1", "bob")).await;
     let mut pat = p.app.connect(&customer("t1", "pat")).await;
     let ack = pat.request(json!({"type": "call.start", "calleeId": "bob"})).await;
@@ -180,7 +187,7 @@ async fn the_timeline_merges_calls_voicemails_texts_and_notes_newest_first(b: Ba
     bob.next_of("call.incoming").await;
     pat.request(json!({"type": "call.cancel", "callId": in_app})).await;
     // 5. Ann writes a note.
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    clock_moves_past(switchboard::clock::now_ms()).await;
     let ann = p.app.token(&agent("t1", "ann"));
     let (status, note) = p
         .app

@@ -451,6 +451,11 @@ impl Ws {
         .await
     }
 
+    /// Whether a frame of `type` was read and is waiting in the inbox.
+    pub fn has_queued(&self, ty: &str) -> bool {
+        self.inbox.iter().any(|v| v["type"] == ty)
+    }
+
     /// Asserts no frame of `type` arrives within `dur`.
     pub async fn expect_no(&mut self, ty: &str, dur: Duration) {
         assert!(

@@ -226,6 +226,19 @@ async fn a_refused_refresh_marks_needs_reconnect_and_tells_the_admin(b: Backend)
     let admin = token_as(&app, &ada, Some("admin"));
     assert_eq!(connect(&app, &fake, &admin).await.0, 200);
     let mut ws = app.connect_token(&admin).await.expect("socket");
+    // Another admin of the org is told too; a member and another org's admin are not.
+    let mut bea = app
+        .connect_token(&token_as(&app, &agent("t1", "bea"), Some("owner")))
+        .await
+        .expect("socket");
+    let mut member_ws = app
+        .connect_token(&token_as(&app, &agent("t1", "bo"), None))
+        .await
+        .expect("socket");
+    let mut eve = app
+        .connect_token(&token_as(&app, &agent("t2", "eve"), Some("admin")))
+        .await
+        .expect("socket");
     let rx = crate::webhook_receiver::Receiver::start().await;
     let (_, secret) = crate::webhooks_out::endpoint(&app, &admin, &rx.url, &["integration.needs_reconnect"]).await;
     fake.expire_access_tokens();
@@ -248,6 +261,16 @@ async fn a_refused_refresh_marks_needs_reconnect_and_tells_the_admin(b: Backend)
         (frame["provider"].as_str(), frame["status"].as_str()),
         (Some("ringcentral"), Some("needs_reconnect"))
     );
+    assert_eq!(bea.next_of("integration.status").await, frame);
+    // The frame went to every socket in one publish, before the admins read
+    // it: a ping answered now comes after it, had it been sent.
+    for other in [&mut member_ws, &mut eve] {
+        assert_eq!(other.request(json!({"type": "ping"})).await["type"], "pong");
+        assert!(
+            !other.has_queued("integration.status"),
+            "only the org's admins are told"
+        );
+    }
     let member = token_as(&app, &agent("t1", "bo"), None);
     let (_, list) = app.get("/api/integrations", Some(&member)).await;
     let i = &list["integrations"][0];
@@ -383,6 +406,43 @@ async fn a_large_log_is_synced_completely_within_the_budget(b: Backend) {
         n(&r, "elapsedMs"),
         r["requestsPerMinute"]
     );
+}
+
+/// Across nodes: the sync that finds the refresh refused runs on node A; the admins connected to node B are told, its members are not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_on_another_node_are_told_of_a_needed_reconnect() {
+    let fake = crate::fake_ringcentral::FakeRingCentral::start().await;
+    fake.add(rec("R1", 10, "Inbound", "Accepted"));
+    let (nodes, _) =
+        crate::cluster_support::in_process_nodes(2, &crate::cluster_support::redis_url(), |s| settings_for(&fake, s))
+            .await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let admin = token_as(a, &agent("t1", "ada"), Some("admin"));
+    assert_eq!(connect(a, &fake, &admin).await.0, 200);
+    let mut bea_on_b = b
+        .connect_token(&token_as(b, &agent("t1", "bea"), Some("admin")))
+        .await
+        .expect("socket");
+    let mut bo_on_b = b
+        .connect_token(&token_as(b, &agent("t1", "bo"), None))
+        .await
+        .expect("socket");
+    fake.expire_access_tokens();
+    fake.revoke_refresh_token();
+    let (status, report) = sync(a, &admin).await;
+    assert_eq!(
+        (status, report["state"].as_str()),
+        (200, Some("needs_reconnect")),
+        "{report}"
+    );
+    let frame = bea_on_b.next_of("integration.status").await;
+    assert_eq!(
+        (frame["provider"].as_str(), frame["status"].as_str()),
+        (Some("ringcentral"), Some("needs_reconnect"))
+    );
+    // B delivered the message to its admins and members in one go: a pong now comes after it, had bo been sent it.
+    assert_eq!(bo_on_b.request(json!({"type": "ping"})).await["type"], "pong");
+    assert!(!bo_on_b.has_queued("integration.status"));
 }
 
 crate::on_both_backends!(

@@ -72,6 +72,14 @@ impl Bus for RedisBus {
                     ..Header::default()
                 },
             ),
+            Target::Admins => (
+                self.sockets.broadcast_admins(&e.tenant_id, &e.frame),
+                self.link.keys.cluster_channel(),
+                Header {
+                    k: "a".into(),
+                    ..Header::default()
+                },
+            ),
         };
         let header = Header {
             o: Some((&*me).into()),
@@ -94,6 +102,7 @@ pub fn deliver(sockets: &dyn LocalDelivery, header: &Header, rest: &str) -> usiz
     };
     match (&*header.k, header.u.as_deref()) {
         ("t", _) => sockets.broadcast(tenant, &frame),
+        ("a", _) => sockets.broadcast_admins(tenant, &frame),
         ("u", Some(user)) => match header.s {
             Some(session) => sockets.deliver_session(tenant, user, session, &frame),
             None => sockets.deliver_user(tenant, user, header.x, &frame),

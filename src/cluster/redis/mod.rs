@@ -170,7 +170,7 @@ impl RedisNode {
             "hb" if h.o.as_deref() == Some(&*me) => {
                 self.link.health.last_echo_ms.store(now_ms(), Ordering::Relaxed);
             }
-            "t" | "u" if h.o.as_deref() != Some(&*me) => {
+            "t" | "a" | "u" if h.o.as_deref() != Some(&*me) => {
                 bus::deliver(&*self.sockets, &h, rest);
             }
             "p" => {
