@@ -143,7 +143,7 @@ async fn remove(
 ) -> Result<StatusCode> {
     let org = caller.org_or(q.org_id.as_deref())?.to_owned();
     caller.must_administer(&org)?;
-    if s.outbox.store().delete_endpoint(&org, &id).await? {
+    if s.outbox.delete_endpoint(&org, &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(Error::new(ErrorCode::NotFound, "no such webhook endpoint"))

@@ -9,6 +9,7 @@
 //! drop a repeat.
 
 mod deliver;
+pub mod endpoint_cache;
 pub mod settings;
 
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use crate::store::{Endpoint, OutboxRow, Store};
 use crate::webhook::signature::{SECRET_BYTES, secret_from};
 use crate::webhook::{EVENT_TYPES, EventSink};
 use crate::wire::views::iso;
+use endpoint_cache::EndpointCache;
 
 pub use settings::OutboxSettings;
 
@@ -40,6 +42,8 @@ pub struct Outbox {
     owner: String,
     /// Woken by each emit, so a new message goes out at once.
     wake: Notify,
+    /// Each org's endpoints, read at most once per TTL by the emits.
+    endpoints: EndpointCache,
 }
 
 impl Outbox {
@@ -54,6 +58,7 @@ impl Outbox {
             settings,
             owner: format!("{node_id}.{}", uuid::Uuid::new_v4().simple()),
             wake: Notify::new(),
+            endpoints: EndpointCache::default(),
         }))
     }
 
@@ -99,7 +104,27 @@ impl Outbox {
             created_at: now_ms(),
         };
         self.store.insert_endpoint(&e).await?;
+        self.endpoints.forget(org_id);
         Ok(e)
+    }
+
+    /// Deletes the org's endpoint `id` (its pending messages become `failed`); false if there was none.
+    pub async fn delete_endpoint(&self, org_id: &str, id: &str) -> Result<bool> {
+        let deleted = self.store.delete_endpoint(org_id, id).await?;
+        self.endpoints.forget(org_id);
+        Ok(deleted)
+    }
+
+    /// The org's endpoints: remembered ones if read within the TTL, else the store's.
+    async fn org_endpoints(&self, org_id: &str) -> Result<Arc<[Endpoint]>> {
+        let now = now_ms();
+        if let Some(list) = self.endpoints.get(org_id, now) {
+            return Ok(list);
+        }
+        let generation = self.endpoints.generation();
+        let list: Arc<[Endpoint]> = self.store.endpoints(org_id).await?.into();
+        self.endpoints.put(org_id, list.clone(), now, generation);
+        Ok(list)
     }
 
     /// The org's endpoint `id`, or `404`.
@@ -130,7 +155,7 @@ impl Outbox {
 #[async_trait::async_trait]
 impl EventSink for Outbox {
     async fn emit(&self, org_id: &str, event: &str, data: serde_json::Value) {
-        let endpoints = match self.store.endpoints(org_id).await {
+        let endpoints = match self.org_endpoints(org_id).await {
             Ok(list) => list,
             Err(e) => {
                 tracing::error!(org = org_id, event, error = %e, "webhook event not stored");

@@ -289,7 +289,48 @@ async fn a_text_received_on_twilio_is_sent(b: Backend) {
     assert_eq!(rx.hits().len(), 2);
 }
 
+/// A ringing call (cancelled at once) from `cust` to `ann` of t1.
+async fn ring_once(app: &TestApp) {
+    let mut cw = app.connect(&customer("t1", "cust")).await;
+    let mut aw = app.connect(&agent("t1", "ann")).await;
+    let ack = cw.request(json!({"type": "call.start", "calleeId": "ann"})).await;
+    aw.next_of("call.incoming").await;
+    cw.request(json!({"type": "call.cancel", "callId": ack["call"]["id"]}))
+        .await;
+}
+
+async fn endpoints_changed_on_this_node_take_effect_at_once(b: Backend) {
+    let app = spawn_app(b).await;
+    let admin = admin_of(&app, "t1");
+    let (rx1, rx2) = (Receiver::start().await, Receiver::start().await);
+    let (first, _) = endpoint(&app, &admin, &rx1.url, &["call.ringing"]).await;
+    // The feed has read (and remembers) t1's endpoints: just the first.
+    ring_once(&app).await;
+    rx1.wait_for(1).await;
+    // A second endpoint is added: the next event goes to both.
+    let (second, _) = endpoint(&app, &admin, &rx2.url, &["call.ringing"]).await;
+    ring_once(&app).await;
+    rx2.wait_for(1).await;
+    rx1.wait_for(2).await;
+    // The first is deleted: the next event goes to the second only.
+    let del = app
+        .http
+        .delete(app.url(&format!("/api/webhooks/endpoints/{first}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(del.status().as_u16(), 204);
+    ring_once(&app).await;
+    rx2.wait_for(2).await;
+    // One emit writes every endpoint's row before any is sent: none was written for the deleted one.
+    let store = &app.state.store;
+    assert_eq!(store.messages_of(&first, 10).await.unwrap().len(), 2);
+    assert_eq!(store.messages_of(&second, 10).await.unwrap().len(), 2);
+}
+
 crate::on_both_backends!(
+    endpoints_changed_on_this_node_take_effect_at_once,
     an_in_app_call_is_sent_signed_ringing_answered_ended,
     a_receiver_outage_is_retried_on_the_schedule_then_given_up,
     nothing_is_lost_across_a_restart,
