@@ -28,7 +28,7 @@ use crate::wire::views::{CallView, iso};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(put_contact, get_contact))
+        .routes(routes!(put_contact, get_contact, delete_contact))
         .routes(routes!(bulk))
         .routes(routes!(activities, add_note))
 }
@@ -191,6 +191,31 @@ async fn get_contact(
     let c = s.store.contact(&org, &id).await?.ok_or_else(no_contact)?;
     let numbers = s.store.contact_numbers(&org, &id).await?;
     Ok(Json(view(c, numbers)))
+}
+
+/// Deletes a contact with its notes (the org's admin, or the platform naming `orgId`). Its calls and texts stay in their histories; they just match no contact.
+#[utoipa::path(delete, path = "/contacts/{id}", tag = "contacts",
+    security(("service_key" = []), ("bearer" = [])),
+    params(("id" = String, Path, description = "The CRM's id of the contact", example = "crm-1001"), OrgQuery),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No token, or a bad one", body = crate::error::ErrorBody),
+        (status = 403, description = "Not the org's admin", body = crate::error::ErrorBody),
+        (status = 404, description = "No such contact in the org", body = crate::error::ErrorBody),
+    ))]
+async fn delete_contact(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<OrgQuery>,
+) -> Result<StatusCode> {
+    let org = caller.org_or(q.org_id.as_deref())?.to_owned();
+    caller.must_administer(&org)?;
+    if s.store.delete_contact(&org, &id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(no_contact())
+    }
 }
 
 /// The org a reader of contacts reads in; portal customers read none.

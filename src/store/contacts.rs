@@ -10,7 +10,7 @@ use sqlx::FromRow;
 use super::calls::{CallRow, rows_to_calls, select};
 use super::params::Statement;
 use super::sms::{MSG_COLS, SmsMessage};
-use super::{Store, on_read};
+use super::{Executed, Store, on_read};
 use crate::error::Result;
 use crate::model::{Call, Millis};
 
@@ -52,6 +52,9 @@ const UPSERT: &str = "INSERT INTO contacts (org_id, id, name, kind, portal_user_
 const ADD_NUMBER: &str = "INSERT INTO contact_numbers (org_id, contact_id, e164) VALUES ($1, $2, $3) \
      ON CONFLICT (org_id, contact_id, e164) DO NOTHING";
 const DROP_NUMBER: &str = "DELETE FROM contact_numbers WHERE org_id = $1 AND contact_id = $2 AND e164 = $3";
+const DROP_NOTES: &str = "DELETE FROM contact_notes WHERE org_id = $1 AND contact_id = $2";
+const DROP_NUMBERS: &str = "DELETE FROM contact_numbers WHERE org_id = $1 AND contact_id = $2";
+const DROP_CONTACT: &str = "DELETE FROM contacts WHERE org_id = $1 AND id = $2";
 const NUMBERS: &str = "SELECT e164 FROM contact_numbers WHERE org_id = $1 AND contact_id = $2 ORDER BY e164";
 const INSERT_NOTE: &str = "INSERT INTO contact_notes (id, org_id, contact_id, author_id, body, created_at) \
      VALUES ($1, $2, $3, $4, $5, $6)";
@@ -131,6 +134,21 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// Deletes the contact with its notes and numbers; false if the org had no such contact.
+    /// The contact row goes last: a delete cut short leaves a contact that a retry removes, never notes that a later contact of the same id would inherit.
+    pub async fn delete_contact(&self, org_id: &str, id: &str) -> Result<bool> {
+        if self.contact(org_id, id).await?.is_none() {
+            return Ok(false);
+        }
+        for sql in [DROP_NOTES, DROP_NUMBERS] {
+            self.exec(Statement::new(sql, [org_id.into(), id.into()])).await?;
+        }
+        let gone = self
+            .exec(Statement::new(DROP_CONTACT, [org_id.into(), id.into()]))
+            .await?;
+        Ok(gone == Executed::Rows(1))
     }
 
     pub async fn contact(&self, org_id: &str, id: &str) -> Result<Option<Contact>> {

@@ -255,6 +255,48 @@ async fn the_timeline_merges_calls_voicemails_texts_and_notes_newest_first(b: Ba
             .0,
         400
     );
+
+    // Deleting: only an admin of the org; the contact and its notes go, its calls stay in the history.
+    let delete = |token: String, path: &'static str| {
+        let app = &p.app;
+        async move {
+            app.http
+                .delete(app.url(path))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(delete(ann.clone(), "/api/contacts/crm-1").await, 403);
+    let other = p.token_as(&agent("t2", "eve"), Some("admin"));
+    assert_eq!(
+        delete(other, "/api/contacts/crm-1").await,
+        404,
+        "another org's contact is unknown"
+    );
+    assert_eq!(delete(admin.clone(), "/api/contacts/crm-1").await, 204);
+    assert_eq!(delete(admin.clone(), "/api/contacts/crm-1").await, 404, "gone");
+    assert_eq!(p.app.get("/api/contacts/crm-1", Some(&admin)).await.0, 404);
+    assert_eq!(timeline(&p, &admin, "crm-1", "").await.0, 404);
+    let (_, calls) = p.app.get("/api/phone/calls?limit=100", Some(&admin)).await;
+    assert_eq!(
+        calls["calls"].as_array().unwrap().len(),
+        2,
+        "the phone calls stay: {calls}"
+    );
+    // The same id pushed again is a new contact: its calls match again by number, the old note is not back.
+    push(
+        &p,
+        &admin,
+        "crm-1",
+        json!({"name": "Pat Again", "type": "lead", "phoneNumbers": ["(415) 555-2671"], "region": "US"}),
+    )
+    .await;
+    let (_, page) = timeline(&p, &admin, "crm-1", "").await;
+    assert_eq!(kinds(&page), ["sms", "voicemail", "call"], "{page}");
 }
 
 crate::on_both_backends!(

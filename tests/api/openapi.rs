@@ -188,6 +188,15 @@ async fn fixture(b: Backend) -> Fixture {
         }
     };
     let hooks = (hook(1).await, hook(2).await);
+    // The contact the contact routes' examples name (DELETE runs before PUT re-creates it).
+    let (s, c) = app
+        .put(
+            "/api/contacts/crm-1001?orgId=t1",
+            Some(&service),
+            json!({"name": "Pat Example", "type": "customer", "phoneNumbers": ["+16505550142"]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{c}");
     Fixture {
         hooks,
         service,
