@@ -40,6 +40,14 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(set_extension))
 }
 
+/// Who connects, as the integration records it: the admin's id, or [`SERVICE_CONNECTOR`] for a service key.
+fn connector(caller: &Caller) -> String {
+    caller
+        .identity
+        .as_ref()
+        .map_or_else(|| SERVICE_CONNECTOR.to_owned(), |id| id.user_id.to_string())
+}
+
 fn provider(name: &str) -> Result<ProviderKind> {
     ProviderKind::parse(name).ok_or_else(|| Error::new(ErrorCode::NotFound, format!("no such provider: {name}")))
 }
@@ -100,11 +108,7 @@ async fn connect(
     let p = provider(&name)?;
     let org = caller.org_or(q.org_id.as_deref())?.to_owned();
     caller.must_administer(&org)?;
-    // A service key connecting for an org is recorded as the platform.
-    let admin = caller
-        .identity
-        .as_ref()
-        .map_or_else(|| SERVICE_CONNECTOR.to_owned(), |id| id.user_id.to_string());
+    let admin = connector(&caller);
     Ok(Json(ConnectView {
         auth_url: s.integrations.connect_url(p, &org, &admin)?,
     }))
@@ -161,10 +165,7 @@ async fn connect_with_key(
             ));
         }
     }
-    let admin = caller
-        .identity
-        .as_ref()
-        .map_or_else(|| SERVICE_CONNECTOR.to_owned(), |id| id.user_id.to_string());
+    let admin = connector(&caller);
     let key = crate::providers::KeyCredentials {
         api_key: body.api_key.trim().to_owned(),
         secret: body.user_key.trim().to_owned(),

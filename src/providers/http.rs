@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
 use crate::providers::ProviderFailure;
@@ -30,6 +31,17 @@ pub fn retry_after_ms(headers: &HeaderMap) -> i64 {
         .and_then(|v| v.trim().parse::<i64>().ok())
         .filter(|s| *s >= 0)
         .map_or(DEFAULT_RETRY_AFTER_MS, |s| s.saturating_mul(1000))
+}
+
+/// What a non-2xx API answer means: `401` is an access token to refresh, `429` a wait, anything else a failure naming `provider`.
+pub fn status_failure(provider: &str, status: StatusCode, headers: &HeaderMap) -> ProviderFailure {
+    match status {
+        StatusCode::UNAUTHORIZED => ProviderFailure::Unauthorized,
+        StatusCode::TOO_MANY_REQUESTS => ProviderFailure::RateLimited {
+            retry_after_ms: retry_after_ms(headers),
+        },
+        s => ProviderFailure::Failed(format!("{provider} answered {s}")),
+    }
 }
 
 /// The body, or `Failed` past [`PAGE_BYTES_MAX`] or on a broken read.
@@ -61,5 +73,23 @@ mod tests {
         assert_eq!(retry_after_ms(&h), DEFAULT_RETRY_AFTER_MS);
         h.insert(RETRY_AFTER, "Wed, 21 Oct 2026 07:28:00 GMT".parse().unwrap());
         assert_eq!(retry_after_ms(&h), DEFAULT_RETRY_AFTER_MS);
+    }
+
+    #[test]
+    fn statuses_are_told_apart() {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, "3".parse().unwrap());
+        assert_eq!(
+            status_failure("X", StatusCode::UNAUTHORIZED, &h),
+            ProviderFailure::Unauthorized
+        );
+        assert_eq!(
+            status_failure("X", StatusCode::TOO_MANY_REQUESTS, &h),
+            ProviderFailure::RateLimited { retry_after_ms: 3_000 }
+        );
+        assert_eq!(
+            status_failure("X", StatusCode::BAD_GATEWAY, &h),
+            ProviderFailure::Failed("X answered 502 Bad Gateway".into())
+        );
     }
 }

@@ -9,7 +9,7 @@ use switchboard::providers::seal::Sealer;
 
 use crate::fake_mightycall::{API_KEY, FakeMightyCall, McCall, USER_KEY};
 use crate::helpers::*;
-use crate::integrations_support::{KEY, now_ms, token_as};
+use crate::integrations_support::{KEY, now_ms, synced_from, token_as};
 
 /// Calls per page the tests ask for (small, so a few calls make pages).
 const PAGE: u32 = 3;
@@ -86,15 +86,7 @@ fn n(v: &Value, k: &str) -> u64 {
 }
 
 async fn synced(app: &TestApp, token: &str) -> HashMap<String, Value> {
-    let (status, page) = app.get("/api/phone/calls?limit=100", Some(token)).await;
-    assert_eq!(status, 200, "{page}");
-    page["calls"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["provider"] == "mightycall")
-        .map(|c| (c["externalId"].as_str().unwrap().to_owned(), c.clone()))
-        .collect()
+    synced_from(app, token, "mightycall").await
 }
 
 async fn connecting_with_a_key_seals_it_and_a_refused_key_attaches_nothing(b: Backend) {

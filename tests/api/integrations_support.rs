@@ -131,6 +131,19 @@ pub async fn sync(app: &TestApp, token: &str) -> (u16, Value) {
         .await
 }
 
+/// The calls synced from `provider` that `token` may see, by external id.
+pub async fn synced_from(app: &TestApp, token: &str, provider: &str) -> std::collections::HashMap<String, Value> {
+    let (status, page) = app.get("/api/phone/calls?limit=100", Some(token)).await;
+    assert_eq!(status, 200, "{page}");
+    page["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["provider"] == provider)
+        .map(|c| (c["externalId"].as_str().unwrap().to_owned(), c.clone()))
+        .collect()
+}
+
 pub fn account() -> &'static str {
     ACCOUNT_ID
 }

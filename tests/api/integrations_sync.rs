@@ -45,17 +45,9 @@ fn seven() -> Vec<Rec> {
     ]
 }
 
-/// The synced phone calls `token` may see, by external id.
+/// The synced RingCentral calls `token` may see, by external id.
 async fn synced(app: &TestApp, token: &str) -> HashMap<String, Value> {
-    let (status, page) = app.get("/api/phone/calls?limit=100", Some(token)).await;
-    assert_eq!(status, 200, "{page}");
-    page["calls"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["provider"] == "ringcentral")
-        .map(|c| (c["externalId"].as_str().unwrap().to_owned(), c.clone()))
-        .collect()
+    synced_from(app, token, "ringcentral").await
 }
 
 fn n(v: &Value, k: &str) -> u64 {

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use super::records::{next_skip, parse_page};
 use crate::model::Millis;
-use crate::providers::http::{body, retry_after_ms};
+use crate::providers::http::{body, retry_after_ms, status_failure};
 use crate::providers::{
     Auth, CallLogProvider, KeyCredentials, LogPage, ProviderFailure, ProviderKind, RateInfo, Tokens,
 };
@@ -146,17 +146,6 @@ fn token_failure(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Provid
     }
 }
 
-/// What a non-2xx call-list answer means.
-fn status_failure(status: StatusCode, headers: &HeaderMap) -> ProviderFailure {
-    match status {
-        StatusCode::UNAUTHORIZED => ProviderFailure::Unauthorized,
-        StatusCode::TOO_MANY_REQUESTS => ProviderFailure::RateLimited {
-            retry_after_ms: retry_after_ms(headers),
-        },
-        s => ProviderFailure::Failed(format!("MightyCall answered {s}")),
-    }
-}
-
 /// `startUtc`/`endUtc`: a UTC date and time without a zone, as public clients send them.
 fn utc(ms: Millis) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
@@ -241,7 +230,7 @@ impl CallLogProvider for MightyCall {
             .map_err(|e| ProviderFailure::Failed(format!("MightyCall unreachable: {e}")))?;
         let (status, headers) = (resp.status(), resp.headers().clone());
         if !status.is_success() {
-            return Err(status_failure(status, &headers));
+            return Err(status_failure("MightyCall", status, &headers));
         }
         let bytes = body(resp, "a call-list page").await?;
         let parsed = parse_page(&bytes).map_err(ProviderFailure::Failed)?;
@@ -324,10 +313,6 @@ mod tests {
             token_failure(StatusCode::TOO_MANY_REQUESTS, &h, b""),
             ProviderFailure::RateLimited { .. }
         ));
-        assert_eq!(
-            status_failure(StatusCode::UNAUTHORIZED, &h),
-            ProviderFailure::Unauthorized
-        );
     }
 
     #[test]

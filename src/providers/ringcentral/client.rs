@@ -13,10 +13,9 @@ use oauth2::{
     AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet, RedirectUrl,
     RefreshToken, RequestTokenError, StandardErrorResponse, TokenResponse, TokenUrl,
 };
-use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 
-use crate::providers::http::retry_after_ms;
+use crate::providers::http::status_failure;
 
 use crate::model::Millis;
 use crate::providers::{
@@ -144,17 +143,6 @@ fn rate_info(headers: &HeaderMap) -> RateInfo {
     }
 }
 
-/// What a non-2xx API answer means.
-fn status_failure(status: StatusCode, headers: &HeaderMap) -> ProviderFailure {
-    match status {
-        StatusCode::UNAUTHORIZED => ProviderFailure::Unauthorized,
-        StatusCode::TOO_MANY_REQUESTS => ProviderFailure::RateLimited {
-            retry_after_ms: retry_after_ms(headers),
-        },
-        s => ProviderFailure::Failed(format!("RingCentral answered {s}")),
-    }
-}
-
 #[async_trait::async_trait]
 impl CallLogProvider for RingCentral {
     fn kind(&self) -> ProviderKind {
@@ -206,7 +194,7 @@ impl CallLogProvider for RingCentral {
             .await
             .map_err(|e| ProviderFailure::Failed(format!("RingCentral unreachable: {e}")))?;
         if !resp.status().is_success() {
-            return Err(status_failure(resp.status(), resp.headers()));
+            return Err(status_failure("RingCentral", resp.status(), resp.headers()));
         }
         let v: serde_json::Value = resp
             .json()
@@ -252,7 +240,7 @@ impl CallLogProvider for RingCentral {
             .map_err(|e| ProviderFailure::Failed(format!("RingCentral unreachable: {e}")))?;
         let (status, headers) = (resp.status(), resp.headers().clone());
         if !status.is_success() {
-            return Err(status_failure(status, &headers));
+            return Err(status_failure("RingCentral", status, &headers));
         }
         let body = crate::providers::http::body(resp, "a call-log page").await?;
         let page = super::records::parse_page(&body).map_err(ProviderFailure::Failed)?;
@@ -266,8 +254,6 @@ impl CallLogProvider for RingCentral {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::http::DEFAULT_RETRY_AFTER_MS;
-    use reqwest::header::RETRY_AFTER;
 
     fn rc(server: &str) -> RingCentral {
         RingCentral::new(RingCentralSettings {
@@ -317,13 +303,9 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_and_rate_headers_are_read() {
+    fn rate_headers_are_read() {
         let mut h = HeaderMap::new();
-        assert_eq!(retry_after_ms(&h), DEFAULT_RETRY_AFTER_MS);
-        h.insert(RETRY_AFTER, "7".parse().unwrap());
-        assert_eq!(retry_after_ms(&h), 7_000);
-        h.insert(RETRY_AFTER, "Wed, 21 Oct 2026 07:28:00 GMT".parse().unwrap());
-        assert_eq!(retry_after_ms(&h), DEFAULT_RETRY_AFTER_MS);
+        assert_eq!(rate_info(&h), RateInfo::default());
         h.insert("x-rate-limit-remaining", "0".parse().unwrap());
         h.insert("x-rate-limit-window", "60".parse().unwrap());
         assert_eq!(
@@ -333,14 +315,8 @@ mod tests {
                 window_ms: Some(60_000)
             }
         );
-        assert_eq!(
-            status_failure(StatusCode::UNAUTHORIZED, &h),
-            ProviderFailure::Unauthorized
-        );
-        assert!(matches!(
-            status_failure(StatusCode::BAD_GATEWAY, &h),
-            ProviderFailure::Failed(_)
-        ));
+        h.insert("x-rate-limit-remaining", "-1".parse().unwrap());
+        assert_eq!(rate_info(&h).remaining, None);
     }
 
     #[test]
