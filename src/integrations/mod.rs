@@ -95,14 +95,16 @@ fn unavailable(provider: ProviderKind) -> Error {
 
 /// The other connect route was used: OAuth providers take `GET …/connect`, key providers `POST …/connect`.
 fn wrong_method(provider: ProviderKind) -> Error {
-    let how = match provider.connect_method() {
-        ConnectMethod::OAuthCode => "by OAuth: GET /api/integrations/{provider}/connect, then the callback",
-        ConnectMethod::ApiKey => "with the org's key: POST /api/integrations/{provider}/connect {apiKey, userKey}",
+    let p = provider.as_str();
+    let message = match provider.connect_method() {
+        ConnectMethod::OAuthCode => {
+            format!("{p} connects by OAuth: GET /api/integrations/{p}/connect, then the callback")
+        }
+        ConnectMethod::ApiKey => {
+            format!("{p} connects with the org's key: POST /api/integrations/{p}/connect {{apiKey, userKey}}")
+        }
     };
-    Error::new(
-        ErrorCode::InvalidRequest,
-        format!("{} connects {how}", provider.as_str()).replace("{provider}", provider.as_str()),
-    )
+    Error::new(ErrorCode::InvalidRequest, message)
 }
 
 fn not_connected() -> Error {
@@ -174,44 +176,10 @@ impl Integrations {
         };
         let account = p.account_id(auth).await.map_err(provider_error)?;
         let sealed_key = sealer.seal(&serde_json::to_string(&key).map_err(|e| Error::Internal(e.into()))?);
-        let row = self.new_row(org_id, provider, account, &tokens, sealer, admin, Some(sealed_key), now);
+        let row = new_row(org_id, provider, account, &tokens, sealer, admin, Some(sealed_key), now);
         self.store.connect_integration(&row).await?;
         tracing::info!(org = %org_id, provider = provider.as_str(), "integration connected");
         self.view(org_id, provider).await
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn new_row(
-        &self,
-        org_id: &str,
-        provider: ProviderKind,
-        account: String,
-        tokens: &Tokens,
-        sealer: &Sealer,
-        admin: &str,
-        credentials: Option<String>,
-        now: Millis,
-    ) -> IntegrationRow {
-        IntegrationRow {
-            id: uuid::Uuid::now_v7().to_string(),
-            org_id: org_id.to_owned(),
-            provider: provider.as_str().to_owned(),
-            status: "active".into(),
-            account_id: Some(account),
-            access_token: sealer.seal(&tokens.access_token),
-            refresh_token: tokens.refresh_token.as_deref().map(|t| sealer.seal(t)),
-            access_expires_at: tokens.expires_at,
-            synced_to: None,
-            last_sync_at: None,
-            last_error: None,
-            progress: None,
-            lease_owner: None,
-            lease_until: None,
-            connected_by: admin.to_owned(),
-            created_at: now,
-            updated_at: now,
-            credentials,
-        }
     }
 
     /// The provider's redirect back: the state is checked, the code exchanged, the account read, the tokens sealed and stored.
@@ -229,7 +197,7 @@ impl Integrations {
             key: None,
         };
         let account = p.account_id(auth).await.map_err(provider_error)?;
-        let row = self.new_row(&claims.org, provider, account, &tokens, sealer, &claims.sub, None, now);
+        let row = new_row(&claims.org, provider, account, &tokens, sealer, &claims.sub, None, now);
         self.store.connect_integration(&row).await?;
         tracing::info!(org = %claims.org, provider = provider.as_str(), "integration connected");
         self.view(&claims.org, provider).await
@@ -364,6 +332,40 @@ impl Integrations {
 
 /// Most integrations one scheduler tick starts.
 pub const DUE_PER_TICK: i64 = 20;
+
+/// A freshly connected integration's row, its tokens sealed.
+#[allow(clippy::too_many_arguments)]
+fn new_row(
+    org_id: &str,
+    provider: ProviderKind,
+    account: String,
+    tokens: &Tokens,
+    sealer: &Sealer,
+    admin: &str,
+    credentials: Option<String>,
+    now: Millis,
+) -> IntegrationRow {
+    IntegrationRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        org_id: org_id.to_owned(),
+        provider: provider.as_str().to_owned(),
+        status: "active".into(),
+        account_id: Some(account),
+        access_token: sealer.seal(&tokens.access_token),
+        refresh_token: tokens.refresh_token.as_deref().map(|t| sealer.seal(t)),
+        access_expires_at: tokens.expires_at,
+        synced_to: None,
+        last_sync_at: None,
+        last_error: None,
+        progress: None,
+        lease_owner: None,
+        lease_until: None,
+        connected_by: admin.to_owned(),
+        created_at: now,
+        updated_at: now,
+        credentials,
+    }
+}
 
 /// A provider's refusal as the API's error (`502 provider_error`), naming no token.
 fn provider_error(f: ProviderFailure) -> Error {
