@@ -1,6 +1,7 @@
 //! The in-app calls' event stream fed to the webhooks: `Created` → `call.ringing`, `Answered` → `call.answered`, `Ended` → `call.ended`.
 //!
-//! Edge wiring: the call layer publishes, the outbox stores. A feed that
+//! Edge wiring: the call layer publishes, the outbox stores; an event no
+//! endpoint of its org takes is dropped before its body is built. A feed that
 //! falls more than `CALL_EVENT_BUFFER` events behind loses the oldest and
 //! logs how many (docs/webhooks.md says so).
 
@@ -33,6 +34,10 @@ pub fn start(state: &AppState) {
                         CallEvent::Answered(_) => "call.answered",
                         CallEvent::Ended(_) => "call.ended",
                     };
+                    // Most orgs have no endpoints: no body is built for them (the answer is cached).
+                    if !sink.wants(&call.tenant_id, kind).await {
+                        continue;
+                    }
                     let data = serde_json::to_value(CallView::from(call)).unwrap_or_default();
                     sink.emit(&call.tenant_id, kind, data).await;
                 }

@@ -115,6 +115,13 @@ impl Outbox {
         Ok(deleted)
     }
 
+    /// Whether any of the org's endpoints takes `event`: the feed asks before it builds the event's body. A store error says yes (`emit` then logs it).
+    pub async fn wants(&self, org_id: &str, event: &str) -> bool {
+        self.org_endpoints(org_id)
+            .await
+            .map_or(true, |list| list.iter().any(|e| e.wants(event)))
+    }
+
     /// The org's endpoints: remembered ones if read within the TTL, else the store's.
     async fn org_endpoints(&self, org_id: &str) -> Result<Arc<[Endpoint]>> {
         let now = now_ms();
